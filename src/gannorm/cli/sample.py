@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .. import config as config_mod
+from ..errors import GannormError
+
+from . import cli
+from .common import _load_generator
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-n", "--num", default=64, show_default=True, help="Number of images in the grid.")
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default RUN_DIR/samples/sample-<seed>.png).")
+@click.option("--checkpoint", default="latest", show_default=True, help="latest, best, or a checkpoint file.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the z vectors.")
+@click.option("--ema/--no-ema", default=True, show_default=True, help="Use the EMA generator when the run has one.")
+def sample(run_dir, num, out, checkpoint, seed, ema):
+    """Write a PNG grid of NUM samples from a trained run."""
+    import math
+
+    import torch
+    from torchvision.utils import save_image
+
+    if num <= 0:
+        raise GannormError(f"-n must be > 0, got {num}")
+    run, cfg, state, _, g, used_ema = _load_generator(run_dir, checkpoint, ema)
+    z = torch.randn(num, g.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        x = g(z)
+    lo, hi = getattr(g, "output_range", (0.0, 1.0))
+    path = Path(out) if out else run.samples / f"sample-{seed}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(((x - lo) / (hi - lo)).clamp(0, 1), path, nrow=max(1, int(math.sqrt(num))))
+    click.echo(f"wrote {path} ({num} samples, iteration {state['iteration']}, "
+               f"{'EMA ' if used_ema else ''}generator, checkpoint {checkpoint})")

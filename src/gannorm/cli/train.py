@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .. import config as config_mod
+from ..errors import GannormError
+
+from . import cli
+from . import _TrainCommand, _default_run_dir
+
+@cli.command(cls=_TrainCommand)
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Where to write the run (default runs/<config>-<time>).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue the run in this directory from its latest checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(config, overrides, run_dir, resume_dir, quiet):
+    """Train a GAN. CONFIG is a YAML file (optional: defaults train on the bundled data);
+    OVERRIDES are key=value pairs, e.g. d_norm=batch train.iterations=500.
+
+    With --resume RUN_DIR the run's own config.yaml is used (plus OVERRIDES, e.g. a larger
+    train.iterations), and every state is restored: weights, optimizers, EMA,
+    normalization buffers, RNGs, data order and the iteration count.
+    """
+    from ..training import RunDir, Trainer
+
+    if config and "=" in config and not Path(config).exists():
+        overrides, config = (config,) + tuple(overrides), None
+    if resume_dir:
+        run = RunDir.existing(resume_dir)
+        if config:
+            raise GannormError("give either CONFIG or --resume RUN_DIR (a resumed run uses its own config.yaml)")
+        cfg = config_mod.load(run.config, list(overrides))
+        trainer = Trainer(cfg, run.root, quiet=quiet, resume=True)
+    else:
+        cfg = config_mod.load(config, list(overrides))
+        trainer = Trainer(cfg, Path(run_dir) if run_dir else _default_run_dir(config), quiet=quiet)
+    if not quiet:
+        click.echo(f"run directory: {trainer.run.root}  (data: {trainer.data.description}; "
+                   f"{len(trainer.split.train)} train / {len(trainer.split.final_test)} held out; "
+                   f"device: {trainer.device})", err=True)
+    res = trainer.train()
+    best = f"{res.best_recon:.5f} at iteration {res.best_iteration}" if res.best_recon is not None else "n/a"
+    click.echo(f"done: {res.iteration} iterations in {res.run_dir}")
+    click.echo(f"best running reconstruction error (MSE per pixel value, [0,1] scale, "
+               f"{cfg.data.running_holdout} held-out images, {cfg.eval.test_steps} steps): {best}")
+    if res.sample_grid:
+        click.echo(f"samples: {res.sample_grid}")
+
+

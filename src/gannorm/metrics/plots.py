@@ -1,0 +1,40 @@
+"""Figures of the reconstruction test: the per-step curve and (image, reconstruction) pairs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def plot_recon(g, images, res, out_dir: Path, stem: str, max_pairs: int = 32):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from torchvision.utils import save_image
+
+    out_dir = Path(out_dir)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(range(len(res.curve)), res.curve)
+    ax.set_xlabel("z-optimisation step")
+    ax.set_ylabel("mean reconstruction error\n(MSE per pixel value, [0,1])")
+    ax.set_yscale("log")
+    ax.set_title(f"{len(res.per_image)} held-out images, final {res.mean:.4f}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    curve = out_dir / f"{stem}-curve.png"
+    fig.savefig(curve, dpi=120)
+    plt.close(fig)
+    n = min(max_pairs, len(images))
+    x = images[:n].float() / (255.0 if images.dtype == torch.uint8 else 1.0)
+    with torch.no_grad():
+        dev = next(g.parameters()).device
+        rec = g(res.z[:n].to(dev)).cpu()
+    lo, hi = getattr(g, "output_range", (0.0, 1.0))
+    rec = ((rec - lo) / (hi - lo)).clamp(0, 1)
+    if x.shape[1] != rec.shape[1]:
+        x = x.expand(-1, rec.shape[1], -1, -1)
+    pairs = torch.stack([x, rec], 1).flatten(0, 1)
+    grid = out_dir / f"{stem}-pairs.png"
+    save_image(pairs, grid, nrow=8)
+    return [curve, grid]

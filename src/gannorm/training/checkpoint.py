@@ -1,0 +1,59 @@
+"""Checkpoints that restore everything and load with ``torch.load(weights_only=True)``.
+
+A checkpoint holds the weights and buffers of G, D and the EMA copy (BN statistics and
+power-iteration vectors are buffers, so they come along), both optimizer states, every
+RNG (torch CPU and CUDA, numpy, python), the data loader's position, the iteration count
+and the best running reconstruction error. It is written atomically: a crash while
+saving leaves the previous checkpoint intact.
+
+Only tensors, numbers, strings, lists and dicts are stored, so ``weights_only=True``
+loading works and a downloaded checkpoint cannot run code.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import torch
+
+from ..errors import GannormError
+from ..utils.io import atomic_torch_save
+
+
+def capture_rng() -> Dict[str, Any]:
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": {"version": py_state[0], "state": list(py_state[1]),
+                   "gauss": py_state[2]},
+    }
+
+
+def restore_rng(s: Dict[str, Any]) -> None:
+    torch.set_rng_state(s["torch"])
+    if s.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+    n = s["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = s["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+def save_checkpoint(state: Dict[str, Any], path: str | Path) -> None:
+    atomic_torch_save(state, path)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> Dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise GannormError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which
+        raise GannormError(f"cannot load checkpoint {path}: {str(e).splitlines()[0]}") from None

@@ -1,0 +1,55 @@
+"""The run directory: the unit every command reads and writes.
+
+    RUN/config.yaml           the resolved config
+    RUN/checkpoints/latest.pt the newest full state (resume); best.pt lowest running error
+    RUN/metrics.jsonl         one JSON line per logged step
+    RUN/tb/                   TensorBoard events
+    RUN/samples/              grids at fixed z over training; final.png at the end
+    RUN/eval/                 results of gannorm eval
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GannormError
+
+
+@dataclass
+class RunDir:
+    root: Path
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+
+    config = property(lambda self: self.root / "config.yaml")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    latest = property(lambda self: self.root / "checkpoints" / "latest.pt")
+    best = property(lambda self: self.root / "checkpoints" / "best.pt")
+    metrics = property(lambda self: self.root / "metrics.jsonl")
+    tb = property(lambda self: self.root / "tb")
+    samples = property(lambda self: self.root / "samples")
+    eval = property(lambda self: self.root / "eval")
+
+    def make(self):
+        for d in (self.checkpoints, self.samples, self.eval, self.tb):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def checkpoint(self, which: str = "latest") -> Path:
+        """``latest``, ``best``, or a file name / path."""
+        if which in ("latest", "best"):
+            p = self.latest if which == "latest" else self.best
+        else:
+            p = Path(which) if Path(which).exists() else self.checkpoints / which
+        if not p.exists():
+            have = ", ".join(sorted(x.name for x in self.checkpoints.glob("*.pt"))) or "none"
+            raise GannormError(f"no checkpoint {which!r} in {self.root} (have: {have})")
+        return p
+
+    @staticmethod
+    def existing(path) -> "RunDir":
+        r = RunDir(Path(path))
+        if not r.config.exists():
+            raise GannormError(f"{path} is not a gannorm run directory (no config.yaml)")
+        return r

@@ -1,0 +1,223 @@
+"""The training loop: D step(s), G step, EMA, then logging, samples, tests, checkpoints."""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from .. import config as config_mod
+from ..config import Config
+from ..data import BatchLoader, holdout_split, load_data, to_model_range
+from ..errors import GannormError
+from ..metrics.reconstruction import reconstruction_error
+from ..models import build_models
+from ..registry import LOSSES
+from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .ema import EMA
+from .logging import MetricsLog
+from .optim import build_optimizers
+from .rundir import RunDir
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GannormError(f"train.device={name} but no CUDA GPU is visible; use device=cpu or auto")
+    return torch.device(name)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    iteration: int
+    sample_grid: Optional[Path]
+    best_recon: Optional[float]
+    best_iteration: Optional[int]
+
+
+class Trainer:
+    """Builds everything from a ``Config`` and trains into a run directory."""
+
+    def __init__(self, cfg: Config, run_dir: str | Path, *, quiet: bool = False, resume: bool = False):
+        self.cfg, self.quiet = cfg, quiet
+        self.run = RunDir(Path(run_dir))
+        if not resume and self.run.latest.exists():
+            raise GannormError(f"{self.run.root} already holds a run; use --resume {self.run.root} "
+                               f"to continue it or choose another --run-dir")
+        self.run.make()
+        self.device = resolve_device(cfg.train.device)
+        self._seed(cfg.train.seed)
+
+        self.data = load_data(cfg.data, quiet=quiet)
+        self.split = holdout_split(len(self.data), cfg.data.holdout, cfg.data.running_holdout,
+                                   cfg.data.split_seed)
+        self.G, self.D = build_models(cfg.model, self.data.size, self.data.channels)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.out_range = getattr(self.G, "output_range", (0.0, 1.0))
+        self.loss = LOSSES.build(cfg.train.loss, **cfg.train.loss_args)
+        self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim)
+        self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+        self.loader = BatchLoader(self.data.images, self.split.train, cfg.train.batch_size,
+                                  seed=cfg.train.seed, device=self.device, out_range=self.out_range)
+        # Fixed z for the sample grids, from its own generator so it never shifts training RNG.
+        self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,
+                                   generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
+        self.iteration = 0
+        self.best = {"recon": math.inf, "iteration": -1}
+        if resume:
+            self._load(self.run.latest)
+        config_mod.save(cfg, self.run.config)
+        self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
+
+    # ------------------------------------------------------------------ state
+    @staticmethod
+    def _seed(seed: int):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def state_dict(self) -> Dict:
+        return {
+            "format": "gannorm-checkpoint-1",
+            "iteration": self.iteration,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G_ema": self.ema.model.state_dict() if self.ema else None,
+            "opt_G": self.opt_g.state_dict(), "opt_D": self.opt_d.state_dict(),
+            "rng": capture_rng(), "loader": self.loader.state_dict(),
+            "best": dict(self.best), "fixed_z": self.fixed_z,
+            "config": self.cfg.to_dict(),
+        }
+
+    def _load(self, path: Path):
+        s = load_checkpoint(path, map_location=self.device)
+        self.G.load_state_dict(s["G"])
+        self.D.load_state_dict(s["D"])
+        if self.ema is not None:
+            if s.get("G_ema") is None:
+                raise GannormError(f"{path} has no EMA generator but train.ema_decay > 0")
+            self.ema.model.load_state_dict(s["G_ema"])
+        self.opt_g.load_state_dict(s["opt_G"])
+        self.opt_d.load_state_dict(s["opt_D"])
+        self.loader.load_state_dict({k: (v.cpu() if torch.is_tensor(v) else v) for k, v in s["loader"].items()})
+        rng = s["rng"]
+        rng["torch"] = rng["torch"].cpu()
+        rng["cuda"] = [t.cpu() for t in rng.get("cuda", [])]
+        rng["numpy"]["key"] = rng["numpy"]["key"].cpu()
+        restore_rng(rng)
+        self.fixed_z = s["fixed_z"].cpu()
+        self.best = dict(s["best"])
+        self.iteration = int(s["iteration"])
+
+    def save(self, path: Path):
+        save_checkpoint(self.state_dict(), path)
+
+    # ------------------------------------------------------------------ one iteration
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.G.z_dim, device=self.device)
+
+    def step(self) -> Dict[str, torch.Tensor]:
+        cfg = self.cfg.train
+        self.D.requires_grad_(True)
+        for _ in range(cfg.d_steps):
+            real, _ = self.loader.next()
+            with torch.no_grad():
+                fake = self.G(self._z(real.shape[0]))
+            d_real, d_fake = self.D(real), self.D(fake)
+            d_loss = self.loss.d_loss(d_real, d_fake)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+        # G step: D's weights need no gradient, which saves their backward.
+        self.D.requires_grad_(False)
+        g_fake = self.D(self.G(self._z(cfg.batch_size)))
+        g_loss = self.loss.g_loss(g_fake, self.D(real) if self.loss.needs_real_for_g else None)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.G)
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
+                "d_real": torch.sigmoid(d_real.detach()).mean(), "d_fake": torch.sigmoid(d_fake.detach()).mean()}
+
+    # ------------------------------------------------------------------ periodic work
+    @property
+    def sample_generator(self) -> torch.nn.Module:
+        return self.ema.model if self.ema is not None else self.G
+
+    @torch.no_grad()
+    def sample_grid(self, path: Path) -> Path:
+        from torchvision.utils import save_image
+
+        g = self.sample_generator
+        was = g.training
+        g.eval()  # as the authors' visualize(): BN uses running statistics
+        x = g(self.fixed_z.to(self.device))
+        g.train(was)
+        lo, hi = self.out_range
+        save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
+        return path
+
+    def running_test(self) -> float:
+        imgs = torch.from_numpy(np.ascontiguousarray(self.data.images[self.split.running_test]))
+        res = reconstruction_error(self.G, imgs, steps=self.cfg.eval.test_steps, lr=self.cfg.eval.test_lr,
+                                   device=self.device)
+        return res.mean
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> TrainResult:
+        from tqdm import tqdm
+
+        cfg, ev = self.cfg.train, self.cfg.eval
+        last_grid = None
+        if self.iteration == 0 and cfg.sample_every:
+            last_grid = self.sample_grid(self.run.samples / "iter_0000000.png")
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet, unit="it",
+                   dynamic_ncols=True, desc="train")
+        t0 = time.perf_counter()
+        start_it = self.iteration
+        try:
+            while self.iteration < cfg.iterations:
+                out = self.step()
+                it = self.iteration + 1
+                bad = [k for k in ("d_loss", "g_loss") if not torch.isfinite(out[k])]
+                if bad:
+                    kept = f"the last good checkpoint ({self.run.latest}) is intact" if self.run.latest.exists() \
+                        else "no checkpoint was written yet"
+                    raise GannormError(f"{bad[0]} became {float(out[bad[0]])} at iteration {it}; {kept}. "
+                                       f"Try a lower learning rate or another normalization")
+                self.iteration = it
+                last = it == cfg.iterations
+                logs = {}
+                if it % cfg.log_every == 0 or last:
+                    logs.update({k: float(v) for k, v in out.items()})
+                    logs["it_per_s"] = (it - start_it) / max(time.perf_counter() - t0, 1e-9)
+                if ev.test_interval and (it % ev.test_interval == 0 or last):
+                    r = self.running_test()
+                    logs["recon_running"] = r
+                    if r < self.best["recon"]:
+                        self.best = {"recon": r, "iteration": it}
+                        self.save(self.run.best)
+                if logs:
+                    self.log.log(it, logs)
+                    bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("d_loss", "g_loss", "recon_running") if k in logs},
+                                    refresh=False)
+                if cfg.sample_every and (it % cfg.sample_every == 0 or last):
+                    last_grid = self.sample_grid(self.run.samples / f"iter_{it:07d}.png")
+                if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last:
+                    self.save(self.run.latest)
+                bar.update(1)
+        finally:
+            bar.close()
+            self.log.close()
+        final = self.sample_grid(self.run.samples / "final.png") if cfg.n_samples else last_grid
+        best = self.best["recon"] if math.isfinite(self.best["recon"]) else None
+        return TrainResult(self.run.root, self.iteration, final, best,
+                           self.best["iteration"] if best is not None else None)
