@@ -2,6 +2,12 @@
 from .activations import make_activation
 from .norms import Norm, build_norm
 from .weight_norm import TPReLU, TReLU, WNConv2d, WNConvTranspose2d, WNLinear
+from .spectral import spectral_norm, strict_spectral_norm
+from .bssn import bssn
+from .gradnorm import GradNorm
+from .feature_norms import VirtualBatchNorm, set_reference
+from .wn_param import weight_norm
 
 __all__ = ["Norm", "build_norm", "make_activation", "TPReLU", "TReLU", "WNConv2d",
-           "WNConvTranspose2d", "WNLinear"]
+           "WNConvTranspose2d", "WNLinear", "spectral_norm", "strict_spectral_norm", "bssn", "GradNorm",
+           "VirtualBatchNorm", "set_reference", "weight_norm"]
