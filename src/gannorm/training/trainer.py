@@ -61,6 +61,10 @@ class Trainer:
         self.G, self.D = build_models(cfg.model, self.data.size, self.data.channels)
         self.G.to(self.device)
         self.D.to(self.device)
+        # VBN's reference batches and strict SN's input sizes are fixed once, before any copy of G.
+        from ..nn.prepare import prepare_norms
+        prepare_norms(self.G, self.D, self.data.images, self.split.train, seed=cfg.train.seed,
+                      out_range=getattr(self.G, "output_range", (0.0, 1.0)))
         self.out_range = getattr(self.G, "output_range", (0.0, 1.0))
         self.loss = LOSSES.build(cfg.train.loss, **cfg.train.loss_args)
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim)
