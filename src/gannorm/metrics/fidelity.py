@@ -1,0 +1,218 @@
+"""Sample-quality metrics on features: FID, KID, IS, precision/recall.
+
+All four take features (or class logits) that a feature extractor produced; which one is a
+setting (``metrics/extractors.py``) and is named beside every figure. The formulas:
+
+- FID (Heusel et al. 2017, arXiv 1706.08500): with (mu_r, C_r), (mu_g, C_g) the mean and
+  covariance of real and generated features,
+  ``FID = ||mu_r - mu_g||^2 + Tr(C_r + C_g - 2 (C_r C_g)^(1/2))``.
+- KID (Binkowski et al. 2018, arXiv 1801.01401): the unbiased estimate of MMD^2 with the
+  kernel ``k(x, y) = (x.y / d + 1)^3``, averaged over random subsets (100 of 1000); mean and
+  std over the subsets.
+- IS (Salimans et al. 2016, arXiv 1606.03498): ``exp(E_x KL(p(y|x) || p(y)))`` from class
+  logits, over 10 splits; mean and std.
+- Precision / recall (Kynkaanniemi et al. 2019, arXiv 1904.06991): the fraction of generated
+  samples inside the union of k-NN balls (k = 3) of the real ones, and vice versa.
+
+The arithmetic is torch-fidelity's (``torch_fidelity.metric_*``, the code the library's own
+figures come from); what we add is input checking (a KID subset larger than the sample is
+reduced with a warning instead of torch-fidelity's hard failure; too few samples for a
+non-singular covariance warns with the count needed) and one calling convention, so the
+metrics register in ``METRICS`` like any other plug-in. Each registered metric is
+``fn(real: FeatureSet | None, gen: FeatureSet, **options) -> dict`` of plain floats.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from ..errors import GannormError
+from ..registry import METRICS
+
+
+class FidelityWarning(UserWarning):
+    """A figure was computed, but under conditions that bias it (few samples, reduced subsets)."""
+
+
+@dataclass
+class FeatureSet:
+    """What a feature extractor produced for one set of images.
+
+    ``mu``/``sigma`` may be given without ``features`` (FID from cached statistics); KID and
+    precision/recall need ``features``, IS needs ``logits``.
+    """
+
+    features: Optional[torch.Tensor] = None  # (N, d) float
+    logits: Optional[torch.Tensor] = None  # (N, classes) float, for IS
+    mu: Optional[np.ndarray] = None  # (d,) float64
+    sigma: Optional[np.ndarray] = None  # (d, d) float64
+    n: Optional[int] = None  # number of images, when only statistics are kept
+
+    def __post_init__(self):
+        if self.n is None:
+            src = self.features if self.features is not None else self.logits
+            self.n = int(src.shape[0]) if src is not None else None
+
+    def stats(self):
+        if self.mu is None:
+            if self.features is None:
+                raise GannormError("FID needs features or their mean and covariance; got neither")
+            self.mu, self.sigma = feature_statistics(self.features)
+        return self.mu, self.sigma
+
+
+def _warn(msg: str):
+    warnings.warn(msg, FidelityWarning, stacklevel=3)
+
+
+def _check_features(x: torch.Tensor, what: str) -> torch.Tensor:
+    if not torch.is_tensor(x):
+        x = torch.as_tensor(np.asarray(x))
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise GannormError(f"{what} must be a non-empty (N, d) matrix, got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise GannormError(f"{what} hold NaN or inf: the images or the feature extractor are broken")
+    return x.detach().cpu()
+
+
+# ----------------------------------------------------------------------------- FID
+
+def feature_statistics(features: torch.Tensor):
+    """(mu, sigma): mean and unbiased covariance (N-1), float64, as the FID references."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
+    f = _check_features(features, "features")
+    if f.shape[0] < 2:
+        raise GannormError(f"FID needs at least 2 images to estimate a covariance, got {f.shape[0]}")
+    s = fid_features_to_statistics(f.double())
+    return s["mu"], np.atleast_2d(s["sigma"])
+
+
+def fid_needed(dim: int) -> int:
+    """Smallest sample count whose covariance estimate can be non-singular: d + 1."""
+    return dim + 1
+
+
+def fid_from_stats(mu1, sigma1, mu2, sigma2) -> float:
+    """FID = ||mu1 - mu2||^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)) (Heusel et al. 2017)."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
+        raise GannormError(f"FID: real and generated statistics differ in dimension ({mu1.shape} vs "
+                           f"{mu2.shape}); were they made with the same feature extractor?")
+    out = fid_statistics_to_metric({"mu": mu1, "sigma": sigma1}, {"mu": mu2, "sigma": sigma2}, verbose=False)
+    return float(out["frechet_inception_distance"])
+
+
+@METRICS.register("fid", help="Frechet distance of feature Gaussians (Heusel et al. 2017); lower is better")
+def fid(real: FeatureSet, gen: FeatureSet) -> Dict[str, float]:
+    """FID between two feature sets; warns when either has fewer than d + 1 samples."""
+    mu_r, s_r = real.stats()
+    mu_g, s_g = gen.stats()
+    d = mu_r.shape[0]
+    small = min(real.n or 0, gen.n or 0)
+    if small < fid_needed(d):
+        _warn(f"FID from {real.n} real and {gen.n} generated images of {d}-d features: the covariance is "
+              f"singular below {fid_needed(d)} images and FID is biased upward; use at least "
+              f"{fid_needed(d)} of each (conventionally 10,000+ generated)")
+    return {"fid": fid_from_stats(mu_r, s_r, mu_g, s_g)}
+
+
+# ----------------------------------------------------------------------------- KID
+
+def kid_from_features(real: torch.Tensor, gen: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
+                      seed: int = 0) -> Dict[str, float]:
+    """Unbiased MMD^2 with k(x,y) = (x.y/d + 1)^3 over random subsets (Binkowski et al. 2018).
+
+    A ``subset_size`` above the smaller sample is reduced to it with a warning (torch-fidelity
+    stops with an error there).
+    """
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    real, gen = _check_features(real, "real features"), _check_features(gen, "generated features")
+    if real.shape[1] != gen.shape[1]:
+        raise GannormError(f"KID: real features are {real.shape[1]}-d, generated {gen.shape[1]}-d; "
+                           f"use the same feature extractor for both")
+    if subsets < 1 or subset_size < 2:
+        raise GannormError(f"KID needs subsets >= 1 and subset size >= 2, got {subsets} and {subset_size}")
+    most = min(len(real), len(gen))
+    if most < 2:
+        raise GannormError(f"KID needs at least 2 real and 2 generated images, got {len(real)} and {len(gen)}")
+    if subset_size > most:
+        _warn(f"KID subset size {subset_size} is larger than the sample ({len(real)} real, {len(gen)} "
+              f"generated); reduced to {most}")
+        subset_size = most
+    out = kid_features_to_metric(gen.float(), real.float(), kid_subsets=subsets, kid_subset_size=subset_size,
+                                 rng_seed=seed, verbose=False)
+    return {"kid": float(out["kernel_inception_distance_mean"]),
+            "kid_std": float(out["kernel_inception_distance_std"]),
+            "kid_subsets": subsets, "kid_subset_size": subset_size}
+
+
+@METRICS.register("kid", help="Kernel distance, unbiased MMD^2 with a cubic kernel (Binkowski et al. 2018)")
+def kid(real: FeatureSet, gen: FeatureSet, subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> Dict[str, float]:
+    if real.features is None or gen.features is None:
+        raise GannormError("KID needs the features themselves, not only their statistics; "
+                           "recompute the reference statistics (they are cached with features)")
+    return kid_from_features(real.features, gen.features, subsets, subset_size, seed)
+
+
+# ----------------------------------------------------------------------------- IS
+
+def inception_score_from_logits(logits: torch.Tensor, splits: int = 10, shuffle: bool = True,
+                                seed: int = 2020) -> Dict[str, float]:
+    """IS = exp(E_x KL(p(y|x) || p(y))) per split, p(y) the split's mean (Salimans et al. 2016).
+
+    ``shuffle`` permutes the samples before splitting, as torch-fidelity does by default.
+    """
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    logits = _check_features(logits, "class logits")
+    if splits < 1:
+        raise GannormError(f"IS needs splits >= 1, got {splits}")
+    if len(logits) < splits:
+        _warn(f"IS from {len(logits)} images in {splits} splits; reduced to {len(logits)} splits")
+        splits = len(logits)
+    out = isc_features_to_metric(logits.float(), splits=splits, shuffle=shuffle, rng_seed=seed)
+    return {"is": float(out["inception_score_mean"]), "is_std": float(out["inception_score_std"]),
+            "is_splits": splits}
+
+
+@METRICS.register("is", help="Inception score from the extractor's class logits (Salimans et al. 2016); higher is better")
+def inception_score(real: Optional[FeatureSet], gen: FeatureSet, splits: int = 10, shuffle: bool = True,
+                    seed: int = 2020) -> Dict[str, float]:
+    if gen.logits is None:
+        raise GannormError("IS needs class logits and this feature extractor has no classifier head")
+    return inception_score_from_logits(gen.logits, splits, shuffle, seed)
+
+
+# ----------------------------------------------------------------------------- precision / recall
+
+def precision_recall_from_features(real: torch.Tensor, gen: torch.Tensor, k: int = 3) -> Dict[str, float]:
+    """Improved precision/recall (Kynkaanniemi et al. 2019) with k-NN balls, k = 3."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    real, gen = _check_features(real, "real features"), _check_features(gen, "generated features")
+    if min(len(real), len(gen)) <= k:
+        raise GannormError(f"precision/recall with k={k} needs more than {k} real and generated images, "
+                           f"got {len(real)} and {len(gen)}")
+    out = prc_features_to_metric(gen.float(), real.float(), prc_neighborhood=k, prc_batch_size=10000,
+                                 save_cpu_ram=False, verbose=False)
+    return {"precision": float(out["precision"]), "recall": float(out["recall"]), "pr_k": k}
+
+
+@METRICS.register("pr", help="Improved precision and recall, k-NN balls with k=3 (Kynkaanniemi et al. 2019)")
+def precision_recall(real: FeatureSet, gen: FeatureSet, k: int = 3) -> Dict[str, float]:
+    if real.features is None or gen.features is None:
+        raise GannormError("precision/recall needs the features themselves, not only their statistics")
+    return precision_recall_from_features(real.features, gen.features, k)
+
+
+FIDELITY_METRICS = ("fid", "kid", "is", "pr")
