@@ -65,7 +65,8 @@ class TrainConfig:
     batch_size: int = 32
     d_steps: int = 1  # D updates per G update
     loss: str = "nonsaturating"  # a LOSSES registry name
-    loss_args: Dict[str, Any] = field(default_factory=dict)
+    loss_args: Dict[str, Any] = field(default_factory=dict)  # the loss's options, e.g. {clip: 0.01}
+    tricks: Dict[str, Any] = field(default_factory=dict)  # TRICKS names -> options, e.g. tricks.r1={gamma: 10}
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     ema_decay: float = 0.0  # EMA copy of G; 0 = off
@@ -285,6 +286,8 @@ def validate(cfg: Config) -> None:
     R.NORMS.get(cfg.model.g_norm)
     R.NORMS.get(cfg.model.d_norm)
     R.LOSSES.get(cfg.train.loss)
+    for trick in cfg.train.tricks:
+        R.TRICKS.get(trick)
     R.OPTIMIZERS.get(cfg.optim.name)
     for where, v in [
         ("train.iterations", cfg.train.iterations), ("train.batch_size", cfg.train.batch_size),

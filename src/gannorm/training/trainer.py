@@ -15,14 +15,22 @@ from .. import config as config_mod
 from ..config import Config
 from ..data import BatchLoader, holdout_split, load_data, to_model_range
 from ..errors import GannormError
+from ..hooks import Setup, StepContext, call_g
 from ..metrics.reconstruction import reconstruction_error
 from ..models import build_models
 from ..registry import LOSSES
+from ..tricks import build_hooks
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .ema import EMA
 from .logging import MetricsLog
 from .optim import build_optimizers
 from .rundir import RunDir
+
+
+def _n_classes(data) -> Optional[int]:
+    if data.labels is None:
+        return None
+    return max(len(data.class_names), int(data.labels.max()) + 1)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -67,10 +75,17 @@ class Trainer:
                       out_range=getattr(self.G, "output_range", (0.0, 1.0)))
         self.out_range = getattr(self.G, "output_range", (0.0, 1.0))
         self.loss = LOSSES.build(cfg.train.loss, **cfg.train.loss_args)
+        # The loss and the tricks may wrap G and D (conditional GAN, BEGAN's auto-encoder, ...)
+        # before the optimizers see their parameters.
+        self.hooks = build_hooks(self.loss, cfg.train.tricks)
+        env = self.hooks.setup(Setup(self.G, self.D, self.loss, cfg, (self.data.channels, self.data.size,
+                                                                      self.data.size), _n_classes(self.data)))
+        self.G, self.D = env.G.to(self.device), env.D.to(self.device)
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim)
         self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.loader = BatchLoader(self.data.images, self.split.train, cfg.train.batch_size,
-                                  seed=cfg.train.seed, device=self.device, out_range=self.out_range)
+                                  seed=cfg.train.seed, device=self.device, out_range=self.out_range,
+                                  labels=self.data.labels if self.hooks.needs_labels else None)
         # Fixed z for the sample grids, from its own generator so it never shifts training RNG.
         self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
@@ -96,7 +111,7 @@ class Trainer:
             "G_ema": self.ema.model.state_dict() if self.ema else None,
             "opt_G": self.opt_g.state_dict(), "opt_D": self.opt_d.state_dict(),
             "rng": capture_rng(), "loader": self.loader.state_dict(),
-            "best": dict(self.best), "fixed_z": self.fixed_z,
+            "best": dict(self.best), "fixed_z": self.fixed_z, "hooks": self.hooks.state_dict(),
             "config": self.cfg.to_dict(),
         }
 
@@ -118,6 +133,7 @@ class Trainer:
         restore_rng(rng)
         self.fixed_z = s["fixed_z"].cpu()
         self.best = dict(s["best"])
+        self.hooks.load_state_dict(s.get("hooks", {}))
         self.iteration = int(s["iteration"])
 
     def save(self, path: Path):
@@ -128,28 +144,44 @@ class Trainer:
         return torch.randn(n, self.G.z_dim, device=self.device)
 
     def step(self) -> Dict[str, torch.Tensor]:
-        cfg = self.cfg.train
+        """One iteration; the loss and every trick act through ``self.hooks`` (gannorm.hooks)."""
+        cfg, H = self.cfg.train, self.hooks
         self.D.requires_grad_(True)
         for _ in range(cfg.d_steps):
-            real, _ = self.loader.next()
+            real, y = self.loader.next()
             with torch.no_grad():
-                fake = self.G(self._z(real.shape[0]))
-            d_real, d_fake = self.D(real), self.D(fake)
-            d_loss = self.loss.d_loss(d_real, d_fake)
+                fake = call_g(self.G, self._z(real.shape[0]), y)
+            ctx = self._context("d", real, fake, y)
+            ctx.fake = H.d_input(H.d_fake(ctx.fake, ctx), ctx)
+            ctx.real = H.d_input(ctx.real, ctx)
+            ctx.d_real, ctx.d_fake = ctx.d(ctx.real), ctx.d(ctx.fake)
+            d_loss = self.loss.d_loss(ctx.d_real, ctx.d_fake) + H.d_penalty(ctx)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
+            H.after_d_step(ctx)
+        d_ctx = ctx
         # G step: D's weights need no gradient, which saves their backward.
         self.D.requires_grad_(False)
-        g_fake = self.D(self.G(self._z(cfg.batch_size)))
-        g_loss = self.loss.g_loss(g_fake, self.D(real) if self.loss.needs_real_for_g else None)
+        ctx = self._context("g", d_ctx.real, call_g(self.G, self._z(real.shape[0]), y), y)
+        ctx.fake = H.d_input(ctx.fake, ctx)
+        ctx.d_fake = ctx.d(ctx.fake)
+        if H.g_needs_real:
+            ctx.d_real = ctx.d(ctx.real)
+        g_loss = self.loss.g_loss(ctx.d_fake, ctx.d_real) + H.g_penalty(ctx)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
+        H.after_g_step(ctx)
         if self.ema is not None:
             self.ema.update(self.G)
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-                "d_real": torch.sigmoid(d_real.detach()).mean(), "d_fake": torch.sigmoid(d_fake.detach()).mean()}
+                "d_real": self.loss.summary(d_ctx.d_real), "d_fake": self.loss.summary(d_ctx.d_fake),
+                **d_ctx.logs, **ctx.logs}
+
+    def _context(self, phase: str, real, fake, y) -> StepContext:
+        return StepContext(self.G, self.D, real, fake, y, iteration=self.iteration,
+                           iterations=self.cfg.train.iterations, phase=phase)
 
     # ------------------------------------------------------------------ periodic work
     @property
