@@ -14,6 +14,7 @@ from ..errors import GannormError
 def _load_generator(run_dir, checkpoint: str, ema: bool = True):
     from ..data import load_data
     from ..models import build_models
+    from ..tricks import setup_models
     from ..training import RunDir
     from ..training.checkpoint import load_checkpoint
 
@@ -22,6 +23,7 @@ def _load_generator(run_dir, checkpoint: str, ema: bool = True):
     state = load_checkpoint(run.checkpoint(checkpoint))
     data = load_data(cfg.data, quiet=True)
     g, _ = build_models(cfg.model, data.size, data.channels)
+    g = setup_models(cfg, g, _, data, warn=False)[0]  # the run's wrappers (e.g. a conditional G)
     use_ema = ema and state.get("G_ema") is not None
     g.load_state_dict(state["G_ema"] if use_ema else state["G"])
     g.eval()

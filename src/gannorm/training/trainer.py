@@ -15,22 +15,15 @@ from .. import config as config_mod
 from ..config import Config
 from ..data import BatchLoader, holdout_split, load_data, to_model_range
 from ..errors import GannormError
-from ..hooks import Setup, StepContext, call_g
+from ..hooks import StepContext, call_g
 from ..metrics.reconstruction import reconstruction_error
 from ..models import build_models
-from ..registry import LOSSES
-from ..tricks import build_hooks
+from ..tricks import setup_models
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .ema import EMA
 from .logging import MetricsLog
 from .optim import build_optimizers
 from .rundir import RunDir
-
-
-def _n_classes(data) -> Optional[int]:
-    if data.labels is None:
-        return None
-    return max(len(data.class_names), int(data.labels.max()) + 1)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -74,13 +67,11 @@ class Trainer:
         prepare_norms(self.G, self.D, self.data.images, self.split.train, seed=cfg.train.seed,
                       out_range=getattr(self.G, "output_range", (0.0, 1.0)))
         self.out_range = getattr(self.G, "output_range", (0.0, 1.0))
-        self.loss = LOSSES.build(cfg.train.loss, **cfg.train.loss_args)
         # The loss and the tricks may wrap G and D (conditional GAN, BEGAN's auto-encoder, ...)
         # before the optimizers see their parameters.
-        self.hooks = build_hooks(self.loss, cfg.train.tricks)
-        env = self.hooks.setup(Setup(self.G, self.D, self.loss, cfg, (self.data.channels, self.data.size,
-                                                                      self.data.size), _n_classes(self.data)))
-        self.G, self.D = env.G.to(self.device), env.D.to(self.device)
+        self.G, self.D, self.loss, self.hooks = setup_models(cfg, self.G, self.D, self.data)
+        self.G.to(self.device)
+        self.D.to(self.device)
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim)
         self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.loader = BatchLoader(self.data.images, self.split.train, cfg.train.batch_size,

@@ -8,11 +8,12 @@ truncation trick acts at sampling (``gannorm sample --truncation``, ``truncation
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+import warnings
+from typing import Any, Dict, Optional
 
 from ..errors import GannormError
-from ..hooks import HookList
-from ..registry import TRICKS
+from ..hooks import CompatibilityWarning, HookList, Setup
+from ..registry import LOSSES, TRICKS
 from . import gradient_penalty  # noqa: F401
 from . import r1  # noqa: F401
 from . import dragan  # noqa: F401
@@ -44,4 +45,23 @@ def build_hooks(loss, tricks: Dict[str, Any] | None) -> HookList:
     return HookList(hooks, names)
 
 
-__all__ = ["build_hooks", "truncated_normal"]
+def n_classes(data) -> Optional[int]:
+    """Number of classes of an ``ImageData`` (None when it has no labels)."""
+    if data.labels is None or len(data.labels) == 0:
+        return None
+    return max(len(data.class_names), int(data.labels.max()) + 1)
+
+
+def setup_models(cfg, G, D, data, *, warn: bool = True):
+    """(G, D, loss, hooks): the run's loss and tricks built and set up on the models, exactly
+    as the trainer does, so a checkpoint's G and D load into the same (wrapped) modules."""
+    loss = LOSSES.build(cfg.train.loss, **cfg.train.loss_args)
+    hooks = build_hooks(loss, cfg.train.tricks)
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore", CompatibilityWarning)
+        env = hooks.setup(Setup(G, D, loss, cfg, (data.channels, data.size, data.size), n_classes(data)))
+    return env.G, env.D, loss, hooks
+
+
+__all__ = ["build_hooks", "setup_models", "n_classes", "truncated_normal"]
