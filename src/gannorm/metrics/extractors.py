@@ -39,6 +39,7 @@ EXTRACTORS = Registry("feature extractor")
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}"
 INCEPTION_ENV = "GANNORM_INCEPTION_WEIGHTS"
+INCEPTION_SHA256_PREFIX = "6726825d"  # torch hub convention: the file name carries its sha256 prefix
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -169,6 +170,12 @@ class InceptionFID(FeatureExtractor):
         torch.nn.Module.load_state_dict(self.net, sd, strict=True)
         self.name = f"inception:{p}"
         self.weights_id = file_digest(p)
+        if not self.weights_id.startswith(INCEPTION_SHA256_PREFIX):
+            import warnings
+
+            warnings.warn(f"{p.name} has the FID Inception's layout but not its published bytes (sha256 "
+                          f"{self.weights_id}..., expected {INCEPTION_SHA256_PREFIX}...); figures may not be "
+                          f"comparable with published FIDs", UserWarning, stacklevel=2)
         self.description = f"FID Inception-v3 pool3 (TF 2015-12-05 weights, {p.name}, sha256 {self.weights_id})"
         self.preprocessing = "uint8 -> 3 channels -> TF1-compatible bilinear resize to 299x299 -> (x-128)/128"
 
@@ -254,3 +261,50 @@ class DomainExtractor(FeatureExtractor):
         x = self.prepare(x, self.channels)
         feats = self.net.features(x)
         return feats.float(), self.net.head(feats).float()
+
+
+# ----------------------------------------------------------------------------- torch-fidelity
+
+def register_with_torch_fidelity(extractor: FeatureExtractor) -> str:
+    """Register ``extractor`` in torch-fidelity's registry; returns the name to pass as
+    ``torch_fidelity.calculate_metrics(feature_extractor=...)``.
+
+    Features are exposed as ``"features"`` (FID/KID/PR) and ``"logits"`` (IS). Used to check
+    and time our pipeline against the library's own (tests, benchmarks/metrics.py).
+    """
+    from torch_fidelity import register_feature_extractor
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    name = "gannorm-" + "".join(c if c.isalnum() else "-" for c in extractor.name) + f"-{id(extractor):x}"
+    if name in FEATURE_EXTRACTORS_REGISTRY:
+        return name
+
+    class _Wrapped(FeatureExtractorBase):
+        def __init__(self, fe_name, features_list, **kwargs):
+            super().__init__(fe_name, features_list)
+            self.inner = extractor
+
+        @staticmethod
+        def get_provided_features_list():
+            return "features", "logits"
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return "logits" if metric == "isc" else "features"
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+
+        def forward(self, x):
+            f, l = self.inner(x)
+            out = {"features": f, "logits": l}
+            return tuple(out[k] for k in self.features_list)
+
+    register_feature_extractor(name, _Wrapped)
+    return name
