@@ -102,4 +102,4 @@ def main():
 
 
 # sub-commands register themselves on ``cli`` when imported
-from . import eval, features, list_cmd, sample, train  # noqa: E402,F401
+from . import data, eval, features, list_cmd, sample, study, train  # noqa: E402,F401

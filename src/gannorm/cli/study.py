@@ -1,0 +1,106 @@
+"""gannorm study / results / report: run a grid of runs, query it, render it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import GannormError
+from . import cli
+
+
+@cli.command()
+@click.argument("study_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Study directory (default studies/<name>).")
+@click.option("--jobs", "-j", default=1, show_default=True, help="Cells run at once (CPU threads are split among them).")
+@click.option("--retry-failed", is_flag=True, help="Run cells that failed before again.")
+@click.option("--dry-run", is_flag=True, help="Validate every cell and list them; run nothing.")
+@click.option("--no-report", is_flag=True, help="Do not render the report at the end.")
+def study(study_file, out_dir, jobs, retry_failed, dry_run, no_report):
+    """Run every cell of STUDY_FILE (base config x axes), store the results, render the report.
+
+    Finished cells are skipped, interrupted ones resume from their checkpoint, and a failing
+    cell is recorded (with its one-line reason) while the others go on. Every cell's config is
+    validated before any run starts.
+    """
+    from tqdm import tqdm
+
+    from ..study import build_report, load_study, run_study
+
+    s = load_study(study_file)
+    out = Path(out_dir) if out_dir else Path("studies") / s.name
+    if jobs < 1:
+        raise GannormError(f"--jobs must be >= 1, got {jobs}")
+    click.echo(f"study {s.name}: {len(s.cells)} cells ({' x '.join(f'{a.name}[{len(a.values)}]' for a in s.axes)}) "
+               f"-> {out}", err=True)
+    if dry_run:
+        for c in s.cells:
+            click.echo(f"  {c.id}: {' '.join(c.overrides)}")
+        return
+    bar = tqdm(total=len(s.cells), desc="cells", unit="run")
+    from ..study.store import Store
+
+    if (out / "study.db").exists():
+        st = Store(out / "study.db")
+        skip = sum(1 for c in s.cells if st.status(c.id) == "done" or (st.status(c.id) == "failed" and not retry_failed))
+        st.close()
+        bar.update(skip)
+
+    def done(row):
+        bar.update(1)
+        if row["status"] != "done":
+            bar.write(f"cell {row['cell_id']} failed: {row['error']}")
+
+    run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=done)
+    bar.close()
+    if not no_report:
+        page = build_report(out)
+        click.echo(f"report: {page}")
+
+
+@cli.command()
+@click.argument("study_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--where", multiple=True, help="Filter by axis label, e.g. --where norm=weight (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def results(study_dir, where, fmt):
+    """List the runs of a study with their final and best running reconstruction errors."""
+    import json
+
+    from ..study.store import Store
+
+    db = Path(study_dir) / "study.db"
+    if not db.exists():
+        raise GannormError(f"{study_dir} holds no study results (no study.db)")
+    filt = {}
+    for w in where:
+        if "=" not in w:
+            raise GannormError(f"--where {w!r} is not axis=label")
+        k, v = w.split("=", 1)
+        filt[k] = v
+    rows = Store(db).runs(filt)
+    cols = ["cell_id", "status", "iterations", "final_recon", "best_running", "best_iteration", "diversity", "error"]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if fmt == "csv":
+        click.echo(",".join(cols))
+        for r in rows:
+            click.echo(",".join("" if r[c] is None else str(r[c]).replace(",", ";") for c in cols))
+        return
+    click.echo(f"{'cell':40s} {'status':7s} {'iters':>6s} {'final_recon':>11s} {'best_run':>9s} {'@iter':>6s} {'divers':>6s}")
+    for r in rows:
+        f = lambda v, p: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+        click.echo(f"{r['cell_id']:40s} {r['status']:7s} {r['iterations'] or 0:6d} {f(r['final_recon'], 5):>11s} "
+                   f"{f(r['best_running'], 5):>9s} {r['best_iteration'] or 0:6d} {f(r['diversity'], 3):>6s}"
+                   + (f"  {r['error']}" if r["error"] else ""))
+    click.echo(f"({len(rows)} runs; reconstruction error = MSE per pixel value on [0,1], held-out images)")
+
+
+@cli.command()
+@click.argument("study_dir", type=click.Path(exists=True, file_okay=False))
+def report(study_dir):
+    """Render STUDY_DIR/report/index.html (self-contained) and its figures as PNG."""
+    from ..study import build_report
+
+    click.echo(f"report: {build_report(study_dir)}")

@@ -1,0 +1,135 @@
+"""A study: one base config and axes of variation; every combination is one run (a cell).
+
+Study YAML::
+
+    name: dcgan-norms-fmnist
+    base: ../configs/quickstart.yaml      # relative to this file; or an inline mapping
+    overrides: [train.iterations=2000]     # applied to every cell
+    axes:
+      norm:                                # a named axis: label -> overrides
+        none:   {g_norm: none,   d_norm: none}
+        batch:  {g_norm: batch,  d_norm: batch}
+        weight: {g_norm: weight, d_norm: weight}
+      train.seed: [0, 1, 2]                # a config key: its values
+    final_test: {steps: 500, images: 2000} # the reconstruction final test of every cell
+
+Every cell's config is built and validated before any run starts, so a typo in an axis
+fails at once with the valid values.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+from .. import config as config_mod
+from ..errors import GannormError
+
+
+@dataclass
+class Axis:
+    name: str
+    values: List[Tuple[str, List[str]]]  # (label, overrides)
+
+
+@dataclass
+class Cell:
+    id: str
+    labels: Dict[str, str]
+    overrides: List[str]
+    config: config_mod.Config
+
+
+@dataclass
+class Study:
+    name: str
+    path: Path
+    base: dict
+    overrides: List[str]
+    axes: List[Axis]
+    final_steps: Optional[int] = None
+    final_images: Optional[int] = None
+    diversity_samples: int = 256
+    cells: List[Cell] = field(default_factory=list)
+
+    @property
+    def seed_axis(self) -> Optional[str]:
+        """The axis that only repeats a method (its runs are averaged in the report)."""
+        for a in self.axes:
+            if a.name in ("seed", "train.seed") or a.name.endswith(".seed"):
+                return a.name
+        return None
+
+
+def _axis(name: str, spec) -> Axis:
+    if isinstance(spec, list):
+        if not spec:
+            raise GannormError(f"study axis {name!r} has no values")
+        return Axis(name, [(str(v), [f"{name}={_fmt(v)}"]) for v in spec])
+    if isinstance(spec, dict):
+        vals = []
+        for label, ov in spec.items():
+            if isinstance(ov, dict):
+                vals.append((str(label), [f"{k}={_fmt(v)}" for k, v in ov.items()]))
+            elif isinstance(ov, list):
+                vals.append((str(label), [str(o) for o in ov]))
+            else:
+                raise GannormError(f"study axis {name!r}, value {label!r}: give a mapping of config keys")
+        return Axis(name, vals)
+    raise GannormError(f"study axis {name!r} must be a list of values or a mapping label -> overrides")
+
+
+def _fmt(v) -> str:
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n...").strip() \
+        if isinstance(v, (dict, list)) else str(v)
+
+
+def cell_id(labels: Dict[str, str]) -> str:
+    raw = ",".join(f"{k.split('.')[-1]}={v}" for k, v in labels.items())
+    return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", raw)
+
+
+def load_study(path: str | Path) -> Study:
+    path = Path(path)
+    spec = config_mod.load_yaml(path)
+    unknown = set(spec) - {"name", "base", "overrides", "axes", "final_test", "diversity_samples"}
+    if unknown:
+        raise GannormError(f"unknown study key(s) {', '.join(sorted(unknown))} in {path}; valid: name, base, "
+                           f"overrides, axes, final_test, diversity_samples")
+    base = spec.get("base") or {}
+    if isinstance(base, str):
+        bp = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+        base = config_mod.load_yaml(bp)
+    axes_spec = spec.get("axes") or {}
+    if not isinstance(axes_spec, dict) or not axes_spec:
+        raise GannormError(f"{path}: 'axes' must map axis names to values, e.g. d_norm: [none, batch]")
+    ft = spec.get("final_test") or {}
+    study = Study(name=str(spec.get("name") or path.stem), path=path, base=base,
+                  overrides=[str(o) for o in spec.get("overrides") or []],
+                  axes=[_axis(k, v) for k, v in axes_spec.items()],
+                  final_steps=ft.get("steps"), final_images=ft.get("images"),
+                  diversity_samples=int(spec.get("diversity_samples", 256)))
+    study.cells = expand(study)
+    return study
+
+
+def expand(study: Study) -> List[Cell]:
+    cells = []
+    for combo in itertools.product(*[a.values for a in study.axes]):
+        labels = {a.name: label for a, (label, _) in zip(study.axes, combo)}
+        overrides = study.overrides + [o for _, ov in combo for o in ov]
+        try:
+            data = config_mod.apply_overrides(study.base, overrides)
+            cfg = config_mod.from_dict(data)
+            config_mod.validate(cfg)
+        except GannormError as e:
+            raise GannormError(f"study cell {cell_id(labels)}: {e}") from None
+        cells.append(Cell(cell_id(labels), labels, overrides, cfg))
+    ids = [c.id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise GannormError("two study cells get the same name; give the axes distinct labels")
+    return cells
