@@ -1,92 +1,68 @@
-"""Any folder of images: class sub-folders (``root/<class>/*.jpg``) or a flat folder.
+"""Any folder of images: class sub-folders (``root/<class>/**/*.jpg``) or a flat folder.
 
-Images are decoded once (with a progress bar) into a uint8 array cached under
-``$GANNORM_CACHE`` (default ``~/.cache/gannorm``), keyed by the folder, its file list
-and the requested size, so later runs load in a second and training never decodes JPEGs.
+Layout rule (shared with the zip source): when every image lies inside a sub-folder, the
+first-level sub-folders are the classes (labels 0..K-1 in sorted name order, like
+torchvision's ImageFolder); otherwise the folder is one unlabeled set of all its images,
+found recursively. Hidden files and folders are ignored.
+
+Images are decoded once (with a progress bar) into the prepared cache (``cache.py``),
+keyed by the folder, its file list and the requested size, so later runs open a memory
+map in a second and training never decodes JPEGs. Options (``data.args``):
+``skip_bad`` (leave unreadable images out and count them instead of stopping).
 """
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import GannormError
 from ..registry import DATASETS
+from .cache import cache_dir, cached_images  # noqa: F401  (cache_dir: kept importable here)
 from .source import ImageData
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("GANNORM_CACHE", Path.home() / ".cache" / "gannorm"))
+def is_image_name(name: str) -> bool:
+    p = PurePosixPath(name)
+    return p.suffix.lower() in IMAGE_EXTS and not any(part.startswith(".") for part in p.parts)
+
+
+def image_layout(relpaths: Sequence[str]) -> Tuple[List[int], Optional[np.ndarray], List[str]]:
+    """(order, labels or None, class names) for sorted relative posix paths of images."""
+    order = sorted(range(len(relpaths)), key=lambda i: relpaths[i])
+    parts = [PurePosixPath(relpaths[i]).parts for i in order]
+    if parts and all(len(p) >= 2 for p in parts):
+        names = sorted({p[0] for p in parts})
+        index = {c: k for k, c in enumerate(names)}
+        return order, np.asarray([index[p[0]] for p in parts], np.int64), names
+    return order, None, []
 
 
 def list_images(root: Path):
-    """(files, labels, class_names): labels from class sub-folders, or all 0 for a flat folder."""
+    """(files, labels or None, class_names) of the images under ``root``."""
     if not root.is_dir():
         raise GannormError(f"image folder not found: {root}; set data.root to a folder of images")
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files, labels = [], []
-    if subdirs:
-        for i, d in enumerate(subdirs):
-            fs = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
-            files += fs
-            labels += [i] * len(fs)
-        names = [d.name for d in subdirs]
-    else:
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        labels = [0] * len(files)
-        names = []
-    if not files:
+    rel = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    rel = [r for r in rel if is_image_name(r)]
+    if not rel:
         raise GannormError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) found under {root}")
-    return files, np.asarray(labels, np.int64), names
-
-
-def decode(path: Path, size: int | None, mode: str) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert(mode)
-            if size is not None and im.size != (size, size):
-                w, h = im.size
-                m = min(w, h)
-                im = im.crop(((w - m) // 2, (h - m) // 2, (w - m) // 2 + m, (h - m) // 2 + m))
-                im = im.resize((size, size), Image.BICUBIC)
-            a = np.asarray(im, np.uint8)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise GannormError(f"cannot read image {path}: {e}") from None
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    order, labels, names = image_layout(rel)
+    return [root / rel[i] for i in order], labels, names
 
 
 @DATASETS.register("folder", help="a folder of images, with or without class sub-folders (set data.root)")
 def folder(root: str | None = None, image_size: int | None = None, channels: int | None = None,
-           quiet: bool = False) -> ImageData:
+           quiet: bool = False, skip_bad: bool = False) -> ImageData:
     if not root:
         raise GannormError("the folder dataset needs data.root, e.g. ../shared/data/cifar10-jpeg/train")
     rootp = Path(root).expanduser().resolve()
     files, labels, names = list_images(rootp)
     mode = "L" if channels == 1 else "RGB"
-    key = hashlib.sha256(
-        ("\n".join(str(f.relative_to(rootp)) for f in files) + f"|{rootp}|{image_size}|{mode}").encode()
-    ).hexdigest()[:16]
-    cache = cache_dir() / f"folder-{rootp.name}-{key}.npy"
-    if cache.exists():
-        images = np.load(cache, mmap_mode="r")
-    else:
-        from tqdm import tqdm
-
-        first = decode(files[0], image_size, mode)
-        images = np.empty((len(files),) + first.shape, np.uint8)
-        for i, f in enumerate(tqdm(files, desc=f"decoding {rootp.name}", unit="img", disable=quiet)):
-            a = decode(f, image_size, mode)
-            if a.shape != first.shape:
-                raise GannormError(f"image {f} is {a.shape[2]}x{a.shape[1]}, others are "
-                                   f"{first.shape[2]}x{first.shape[1]}; set data.image_size to resize all")
-            images[i] = a
-        from ..utils.io import atomic_write
-
-        atomic_write(cache, lambda fh: np.save(fh, images))
-    return ImageData(np.asarray(images), labels, names, f"image folder {rootp} ({len(files)} images)")
+    return cached_images("folder", rootp.name, [str(rootp)], [str(f) for f in files], lambda i: files[i],
+                         size=image_size,
+                         mode=mode, labels=labels, class_names=names, skip_bad=skip_bad, quiet=quiet,
+                         description=f"image folder {rootp} ({len(files)} images"
+                                     f"{f', {len(names)} classes' if names else ''})")

@@ -21,6 +21,8 @@ class ImageData:
     labels: Optional[np.ndarray] = None  # int64 (N,)
     class_names: List[str] = field(default_factory=list)
     description: str = ""  # what it is and where it came from, for run records
+    cache: Optional[str] = None  # the prepared cache directory it was read from, if any
+    skipped: List[str] = field(default_factory=list)  # unreadable images left out (skip_bad)
 
     def __post_init__(self):
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
@@ -59,7 +61,8 @@ def convert(data: ImageData, image_size: int | None, channels: int | None) -> Im
     if imgs is data.images:
         return data
     return ImageData(np.ascontiguousarray(imgs), data.labels, data.class_names,
-                     data.description + f" -> {imgs.shape[1]}x{imgs.shape[2]}x{imgs.shape[3]}")
+                     data.description + f" -> {imgs.shape[1]}x{imgs.shape[2]}x{imgs.shape[3]}",
+                     data.cache, data.skipped)
 
 
 def _resize(imgs: np.ndarray, size: int, chunk: int = 4096) -> np.ndarray:
