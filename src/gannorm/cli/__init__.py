@@ -20,7 +20,7 @@ from ..errors import GannormError
 
 CHOICES = {
     "data.name": "DATASETS", "model.name": "MODELS", "model.g_norm": "NORMS", "model.d_norm": "NORMS",
-    "train.loss": "LOSSES", "optim.name": "OPTIMIZERS",
+    "train.loss": "LOSSES", "train.tricks": "TRICKS", "optim.name": "OPTIMIZERS",
 }
 
 
