@@ -90,3 +90,41 @@ def test_trelu_formula():
     act.bias.data = torch.tensor([0.3, -0.7])
     x = torch.randn(5, 2)
     torch.testing.assert_close(act(x), torch.maximum(x, act.bias.view(1, 2)))
+
+
+def _tprelu_reference(x, s, b):
+    """The composed formula, differentiated by autograd (reference for the fused backward)."""
+    bb = b.view(1, -1, *([1] * (x.dim() - 2)))
+    return F.prelu(x - bb, s.clamp(0, 1)) + bb
+
+
+def test_tprelu_gradients_match_autograd_of_the_formula():
+    act = TPReLU(4)
+    act.weight.data = torch.tensor([0.25, 1.5, -0.2, 0.9])  # in range, clamped above and below
+    act.bias.data = torch.randn(4)
+    x = torch.randn(3, 4, 5, 5, requires_grad=True)
+    g = torch.randn(3, 4, 5, 5)
+    ours = torch.autograd.grad(act(x), (x, act.weight, act.bias), g)
+    ref = torch.autograd.grad(_tprelu_reference(x, act.weight, act.bias), (x, act.weight, act.bias), g)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
+
+
+def test_tprelu_double_backward_matches_formula():
+    """Gradient-norm penalties (WGAN-GP, GraN) differentiate D's input gradient again."""
+    torch.manual_seed(1)
+    act = TPReLU(6)
+    act.weight.data.uniform_(0, 0.6)
+    act.bias.data.normal_()
+    w1, w2 = torch.randn(6, 2, 3, 3, requires_grad=True), torch.randn(1, 6, 3, 3, requires_grad=True)
+    x = torch.randn(2, 2, 6, 6, requires_grad=True)
+
+    def penalty_grads(a):
+        f = F.conv2d(a(F.conv2d(x, w1, padding=1)), w2).sum()
+        gx, = torch.autograd.grad(f, x, create_graph=True)
+        return torch.autograd.grad(gx.pow(2).sum(), (w1, w2, act.weight, act.bias))
+
+    ours = penalty_grads(act)
+    ref = penalty_grads(lambda h: _tprelu_reference(h, act.weight, act.bias))
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
