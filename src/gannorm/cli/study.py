@@ -14,10 +14,11 @@ from . import cli
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Study directory (default studies/<name>).")
 @click.option("--jobs", "-j", default=1, show_default=True, help="Cells run at once (CPU threads are split among them).")
+@click.option("--threads", type=int, default=None, help="CPU threads per cell (default: cores / jobs).")
 @click.option("--retry-failed", is_flag=True, help="Run cells that failed before again.")
 @click.option("--dry-run", is_flag=True, help="Validate every cell and list them; run nothing.")
 @click.option("--no-report", is_flag=True, help="Do not render the report at the end.")
-def study(study_file, out_dir, jobs, retry_failed, dry_run, no_report):
+def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report):
     """Run every cell of STUDY_FILE (base config x axes), store the results, render the report.
 
     Finished cells are skipped, interrupted ones resume from their checkpoint, and a failing
@@ -52,7 +53,7 @@ def study(study_file, out_dir, jobs, retry_failed, dry_run, no_report):
         if row["status"] != "done":
             bar.write(f"cell {row['cell_id']} failed: {row['error']}")
 
-    run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=done)
+    run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=done, threads=threads)
     bar.close()
     if not no_report:
         page = build_report(out)

@@ -39,7 +39,7 @@ def _ingest(store: Store, cell: Cell, run_dir: Path, status: str, error: Optiona
 
 
 def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bool = False,
-              on_done: Optional[Callable[[Dict], None]] = None) -> List[Dict]:
+              on_done: Optional[Callable[[Dict], None]] = None, threads: Optional[int] = None) -> List[Dict]:
     out_dir = Path(out_dir)
     p = study_paths(out_dir)
     for d in ("runs", "configs", "logs"):
@@ -53,7 +53,8 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
         cfg_path = p["configs"] / f"{cell.id}.yaml"
         config_mod.save(cell.config, cfg_path)
         todo.append(cell)
-    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
+    # Split the cores among the cells: oversubscribed OpenMP threads spin and slow everyone.
+    threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def work(cell: Cell):
