@@ -4,8 +4,9 @@ or fake, in D's and G's steps, gets Gaussian noise whose std is annealed linearl
     x <- x + sigma_t n,   n ~ N(0, I),   sigma_t = sigma max(0, 1 - t / T)
 
 so the two distributions overlap early on and D's gradients stay informative. T is
-``anneal_iters`` (default: the run's ``train.iterations``); sigma is in image units
-(the DCGAN's images are in [0, 1]).
+``anneal_iters`` (default: the run's ``train.iterations``, so a resume that raises
+train.iterations stretches the rest of the schedule; set it to keep it fixed); sigma is in
+image units (the DCGAN's images are in [0, 1]).
 """
 from __future__ import annotations
 
