@@ -155,6 +155,8 @@ def _build(path, names, read, size, mode, crop, labels, class_names, description
     if size is not None:
         prog["shape"] = [_channels(mode), size, size]
     images = kept = None
+    if prog["written"] > 0:  # resuming: reopen the rows already decoded
+        images, kept = _open_partial(img_p, kept_p, n, prog["shape"], True)
     pbar = tqdm(total=n, initial=prog["done"], desc=f"decoding {ident}", unit="img", disable=quiet,
                 file=sys.stderr, dynamic_ncols=True)
     last = time.monotonic()
@@ -174,7 +176,7 @@ def _build(path, names, read, size, mode, crop, labels, class_names, description
                                 f"image {names[i]} is {a.shape[2]}x{a.shape[1]} ({a.shape[0]} channels), "
                                 f"others are {w}x{h} ({c}); set data.image_size to resize all")
                         if images is None:
-                            images, kept = _open_partial(img_p, kept_p, n, prog["shape"], prog["written"] > 0)
+                            images, kept = _open_partial(img_p, kept_p, n, prog["shape"], False)
                         images[prog["written"]] = a
                         kept[prog["written"]] = i
                         prog["written"] += 1
