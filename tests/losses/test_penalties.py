@@ -52,7 +52,7 @@ def test_r1_on_quadratic_d():
     """R1 = E||grad D(x)||^2 = E||x||^2 for D(x) = ||x||^2 / 2 (Mescheder et al. 2018)."""
     x = torch.randn(7, 3, 2, 2, dtype=torch.float64)
     r1, norms = r1_penalty(lambda v: 0.5 * v.flatten(1).pow(2).sum(1), x)
-    assert float(r1) == pytest.approx(float(x.flatten(1).pow(2).sum(1).mean()), rel=1e-9)
+    assert float(r1.detach()) == pytest.approx(float(x.flatten(1).pow(2).sum(1).mean()), rel=1e-9)
     assert torch.allclose(norms, x.flatten(1).norm(dim=1))
 
 
