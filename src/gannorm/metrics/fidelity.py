@@ -148,6 +148,9 @@ def kid_from_features(real: torch.Tensor, gen: torch.Tensor, subsets: int = 100,
         _warn(f"KID subset size {subset_size} is larger than the sample ({len(real)} real, {len(gen)} "
               f"generated); reduced to {most}")
         subset_size = most
+    if subset_size == len(real) == len(gen):
+        # every draw is then a permutation of both sets, and the estimate is permutation-invariant
+        subsets = 1
     out = kid_features_to_metric(gen.float(), real.float(), kid_subsets=subsets, kid_subset_size=subset_size,
                                  rng_seed=seed, verbose=False)
     return {"kid": float(out["kernel_inception_distance_mean"]),
