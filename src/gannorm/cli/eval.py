@@ -21,6 +21,8 @@ from .common import _load_generator
 @click.option("--n-images", type=int, default=None, help="Use only the first N held-out images.")
 @click.option("--chunk-size", type=int, default=None, help="Images optimised at once (memory only).")
 @click.option("--plot", is_flag=True, help="Write the per-step curve and a grid of (image, reconstruction) pairs.")
+@click.option("--restarts", type=int, default=0, show_default=True,
+              help="Extra random starts per image, best kept (not the paper's protocol; for multimodal G).")
 @click.option("--fid", is_flag=True, help="Frechet distance (Heusel et al. 2017) of generated vs real features.")
 @click.option("--kid", is_flag=True, help="Kernel distance, unbiased MMD^2 (Binkowski et al. 2018).")
 @click.option("--is", "is_", is_flag=True, help="Inception score of generated images (Salimans et al. 2016).")
@@ -35,15 +37,10 @@ from .common import _load_generator
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images per feature-extraction batch.")
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True, help="KID subset size (100 subsets).")
 @click.option("--no-cache", is_flag=True, help="Recompute the real images' reference statistics.")
-def eval_cmd(run_dir, recon, steps, checkpoint, n_images, chunk_size, plot, fid, kid, is_, pr, extractor, n_gen,
+def eval_cmd(run_dir, recon, steps, checkpoint, n_images, chunk_size, plot, restarts, fid, kid, is_, pr, extractor, n_gen,
              n_real, real_split, batch_size, kid_subset_size, no_cache):
     """Evaluate a trained run; results go to RUN_DIR/eval/ and are printed."""
-    import numpy as np
-    import torch
-
-    from ..data import holdout_split
-    from ..metrics.reconstruction import reconstruction_error
-    from ..utils.io import atomic_write_text
+    from ..metrics.recon_run import final_recon_test
 
     fidelity = [m for m, on in (("fid", fid), ("kid", kid), ("is", is_), ("pr", pr)) if on]
     if fidelity:
@@ -57,25 +54,8 @@ def eval_cmd(run_dir, recon, steps, checkpoint, n_images, chunk_size, plot, fid,
         if fidelity:
             return
         raise GannormError("nothing to evaluate: pass --recon and/or --fid, --kid, --is, --pr")
-    if checkpoint == "best":
-        from ..training import RunDir
-
-        if not RunDir.existing(run_dir).best.exists():
-            checkpoint = "latest"  # runs without a running test have no best.pt
-    run, cfg, state, data, g, _ = _load_generator(run_dir, checkpoint, ema=False)
-    split = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed)
-    idx = split.final_test[:n_images] if n_images else split.final_test
-    steps = steps or cfg.eval.final_steps
-    imgs = torch.from_numpy(np.ascontiguousarray(data.images[idx]))
-    res = reconstruction_error(g, imgs, steps=steps, lr=cfg.eval.test_lr, chunk_size=chunk_size)
-    out = {**res.to_dict(), "checkpoint": checkpoint, "iteration": int(state["iteration"]),
-           "split": f"final test (first {len(idx)} of the held-out permutation, seed {cfg.data.split_seed})"}
-    path = run.eval / f"recon-{checkpoint.replace('/', '_')}-{steps}steps.json"
-    atomic_write_text(path, json.dumps(out, indent=1))
-    click.echo(f"reconstruction error: {res.mean:.5f} (MSE per pixel value, [0,1] scale; {len(idx)} held-out "
-               f"images, {steps} steps, checkpoint {checkpoint} @ iteration {state['iteration']}) -> {path}")
-    if plot:
-        from ..metrics.plots import plot_recon
-
-        for p in plot_recon(g, imgs, res, run.eval, f"recon-{checkpoint}-{steps}steps"):
-            click.echo(f"wrote {p}")
+    ft = final_recon_test(run_dir, steps=steps, checkpoint=checkpoint, n_images=n_images,
+                          chunk_size=chunk_size, restarts=restarts, plot=plot)
+    click.echo(ft.summary)
+    for p in ft.figures:
+        click.echo(f"wrote {p}")

@@ -1,12 +1,17 @@
-"""Figures of the reconstruction test: the per-step curve and (image, reconstruction) pairs."""
+"""Figures of the reconstruction test (Xiang & Li 2017): the mean error per z-optimisation
+step, and a grid of (held-out image, G's reconstruction) pairs, both on the [0,1] scale."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
+from .reconstruction import _device_of
+
 
 def plot_recon(g, images, res, out_dir: Path, stem: str, max_pairs: int = 32):
+    """Write ``<stem>-curve.png`` and ``<stem>-pairs.png`` (8 per row: image, reconstruction,
+    ...) into ``out_dir``; returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +24,8 @@ def plot_recon(g, images, res, out_dir: Path, stem: str, max_pairs: int = 32):
     ax.set_xlabel("z-optimisation step")
     ax.set_ylabel("mean reconstruction error\n(MSE per pixel value, [0,1])")
     ax.set_yscale("log")
-    ax.set_title(f"{len(res.per_image)} held-out images, final {res.mean:.4f}")
+    best_of = f", best of {res.restarts + 1} starts" if res.restarts else ""
+    ax.set_title(f"{len(res.per_image)} held-out images, final {res.mean:.4f}{best_of}", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     curve = out_dir / f"{stem}-curve.png"
@@ -28,7 +34,7 @@ def plot_recon(g, images, res, out_dir: Path, stem: str, max_pairs: int = 32):
     n = min(max_pairs, len(images))
     x = images[:n].float() / (255.0 if images.dtype == torch.uint8 else 1.0)
     with torch.no_grad():
-        dev = next(g.parameters()).device
+        dev = _device_of(g)
         rec = g(res.z[:n].to(dev)).cpu()
     lo, hi = getattr(g, "output_range", (0.0, 1.0))
     rec = ((rec - lo) / (hi - lo)).clamp(0, 1)
