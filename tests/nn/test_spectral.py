@@ -170,3 +170,11 @@ def test_bad_input_names_the_layer():
     layer = strict_spectral_norm(nn.Conv2d(2, 2, 3))
     with pytest.raises(GannormError, match="input size"):
         layer.weight
+
+
+def test_strict_sn_moves_with_the_module():
+    """Reference: torch's dtype conversion; the vectors follow .double() like any buffer
+    (a method named _apply once shadowed nn.Module._apply and broke .to())."""
+    layer = strict_spectral_norm(nn.ConvTranspose2d(3, 2, 4, 2, 1), input_shape=(4, 4)).double()
+    assert layer.parametrizations.weight[0]._v.dtype == torch.float64
+    assert layer(torch.randn(1, 3, 4, 4, dtype=torch.float64)).dtype == torch.float64

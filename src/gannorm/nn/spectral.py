@@ -145,7 +145,7 @@ class StrictSpectralNorm(nn.Module):
             self.init_vectors(module.weight.detach(), tuple(int(s) for s in input_shape))
 
     # A and its adjoint on a single example
-    def _apply(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def _forward_op(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         conv, convt = _conv_fns(self.nd)
         if self.transposed:
             return convt(x, w, None, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
@@ -170,7 +170,7 @@ class StrictSpectralNorm(nn.Module):
         v = F.normalize(weight.new_empty(1, c_in, *spatial).normal_().flatten(), dim=0, eps=self.eps)
         self._v = v.view(1, c_in, *spatial)
         try:
-            y = self._apply(self._v, weight)
+            y = self._forward_op(self._v, weight)
         except RuntimeError as e:
             raise GannormError(f"strict_spectral_norm: input size {spatial} does not fit layer "
                                f"{self.layer_repr}: {str(e).splitlines()[0]}") from None
@@ -181,7 +181,7 @@ class StrictSpectralNorm(nn.Module):
     def _power(self, w: torch.Tensor, n: int) -> None:
         for _ in range(n):
             self._v.copy_(F.normalize(self._adjoint(self._u, w).flatten(), dim=0, eps=self.eps).view_as(self._v))
-            self._u.copy_(F.normalize(self._apply(self._v, w).flatten(), dim=0, eps=self.eps).view_as(self._u))
+            self._u.copy_(F.normalize(self._forward_op(self._v, w).flatten(), dim=0, eps=self.eps).view_as(self._u))
 
     def pre_forward_hook(self, module: nn.Module, args) -> None:
         """Learns the input size at the module's first forward (a bound method: deepcopy-safe)."""
@@ -194,7 +194,7 @@ class StrictSpectralNorm(nn.Module):
                                f"not known yet; run one forward pass or pass input_shape=(H, W)")
         if self.training:
             self._power(weight.detach(), self.n_power_iterations)
-        return (self._u.clone() * self._apply(self._v.clone(), weight)).sum()
+        return (self._u.clone() * self._forward_op(self._v.clone(), weight)).sum()
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight / self.sigma(weight)
