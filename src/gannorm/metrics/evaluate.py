@@ -143,13 +143,15 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = "latest",
     if checkpoint == "best" and not RunDir.existing(run_dir).best.exists():
         checkpoint = "latest"  # runs without a running test have no best.pt
     run, cfg, state, data, g, used_ema = _load_generator(run_dir, checkpoint, ema=ema)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    g.to(device)
     idx, where = real_indices(len(data), real_split, cfg.data.holdout, cfg.data.running_holdout,
                               cfg.data.split_seed, n_real, seed)
     dataset = f"{data.description} [data.name={cfg.data.name}, data.root={cfg.data.root}]"
     records = evaluate_generator(g, data.images[idx], metrics=metrics, extractor=extractor, n_gen=n_gen,
                                  dataset=dataset, real_split=f"{real_split}: {where}", seed=seed,
                                  batch_size=batch_size, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
-                                 use_cache=use_cache, progress=progress)
+                                 use_cache=use_cache, progress=progress, device=device)
     for r in records:
         r.update(checkpoint=checkpoint, iteration=int(state["iteration"]), generator="EMA" if used_ema else "G")
     ext_tag = "".join(c if c.isalnum() else "_" for c in extractor.split(":")[0])
