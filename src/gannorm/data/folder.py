@@ -3,7 +3,10 @@
 Layout rule (shared with the zip source): when every image lies inside a sub-folder, the
 first-level sub-folders are the classes (labels 0..K-1 in sorted name order, like
 torchvision's ImageFolder); otherwise the folder is one unlabeled set of all its images,
-found recursively. Hidden files and folders are ignored.
+found recursively. Hidden files and folders are ignored. Images are decoded as RGB (a
+grayscale file gets three equal channels) unless ``data.channels: 1`` (luma); a model
+always gets the channel count of the data it is built for, and a discriminator handed
+images of another channel count stops with an error naming ``data.channels``.
 
 Images are decoded once (with a progress bar) into the prepared cache (``cache.py``),
 keyed by the folder, its file list and the requested size, so later runs open a memory
