@@ -141,3 +141,20 @@ def test_cli_prepare_reports_and_skips(tmp_path):
     assert "skipped 1 unreadable image(s):" in r.output and "bad.png" in r.output
     assert f"cache: {tmp_path / 'c2'}" in r.output
     assert len(list((tmp_path / "c2").iterdir())) == 1
+
+
+def test_damaged_cache_and_full_disk_are_clear_errors(tmp_path, monkeypatch):
+    """A truncated images.npy is reported with the fix; too little free space (shutil.disk_usage
+    reporting 100 bytes) stops before writing, naming the sizes."""
+    write_folder(tmp_path / "imgs", per=2)
+    d = load_data(DataConfig(name="folder", root=str(tmp_path / "imgs")), quiet=True)
+    p = __import__("pathlib").Path(d.cache) / "images.npy"
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(GannormError, match="is damaged.*delete that folder"):
+        load_data(DataConfig(name="folder", root=str(tmp_path / "imgs")), quiet=True)
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(cache_mod.shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 100, 100))
+    with pytest.raises(GannormError, match=r"needs 0\.00 GB .*larger disk"):
+        load_data(DataConfig(name="folder", root=str(tmp_path / "imgs"), image_size=8), quiet=True)

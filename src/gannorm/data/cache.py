@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -69,9 +70,15 @@ def load_cache(path: Path) -> Optional[ImageData]:
     meta_p = path / "meta.json"
     if not meta_p.exists() or not (path / "images.npy").exists():
         return None
-    meta = json.loads(meta_p.read_text())
-    images = np.load(path / "images.npy", mmap_mode="r")
-    labels = np.load(path / "labels.npy") if (path / "labels.npy").exists() else None
+    try:
+        meta = json.loads(meta_p.read_text())
+        images = np.load(path / "images.npy", mmap_mode="r")
+        labels = np.load(path / "labels.npy") if (path / "labels.npy").exists() else None
+        if images.ndim != 4 or images.dtype != np.uint8 or len(images) != meta["n"]:
+            raise ValueError(f"holds {images.dtype} {images.shape}, meta.json says {meta['n']} images")
+    except (OSError, ValueError, KeyError) as e:
+        raise GannormError(f"the prepared cache {path} is damaged ({e}); delete that folder and "
+                           f"rerun 'gannorm data prepare'") from None
     skipped = len(meta.get("skipped", []))
     desc = meta["description"] + (f", {skipped} unreadable image(s) skipped" if skipped else "")
     return ImageData(images, labels, list(meta.get("class_names", [])), desc + f"; cache {path}",
@@ -224,6 +231,12 @@ def _open_partial(img_p: Path, kept_p: Path, n: int, shape, resume: bool):
     from numpy.lib.format import open_memmap
 
     mode = "r+" if resume else "w+"
+    if not resume:
+        need = n * int(np.prod(shape)) + n * 8
+        free = shutil.disk_usage(img_p.parent).free
+        if free < need:
+            raise GannormError(f"the cache needs {need / 1e9:.2f} GB but {img_p.parent} has {free / 1e9:.2f} GB "
+                               f"free; point --cache-dir (or $GANNORM_CACHE) to a larger disk")
     images = open_memmap(img_p, mode=mode, dtype=np.uint8, shape=None if resume else (n, *shape))
     kept = open_memmap(kept_p, mode=mode, dtype=np.int64, shape=None if resume else (n,))
     if resume and (tuple(images.shape) != (n, *shape) or kept.shape != (n,)):
