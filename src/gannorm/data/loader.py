@@ -17,7 +17,11 @@ def to_model_range(u8: torch.Tensor, out_range=(0.0, 1.0)) -> torch.Tensor:
 
 class BatchLoader:
     def __init__(self, images: np.ndarray, indices: np.ndarray, batch_size: int, seed: int,
-                 device: torch.device, out_range=(0.0, 1.0), labels: np.ndarray | None = None):
+                 device: torch.device, out_range=(0.0, 1.0), labels: np.ndarray | None = None,
+                 shard: tuple = (0, 1)):
+        # batch_size is the global batch; with shard=(rank, world) this process keeps its
+        # slice of every global batch, so N processes see exactly the images of one.
+        self.rank, self.world = shard
         self.images, self.indices = images, np.asarray(indices)
         self.labels = labels
         self.batch_size, self.device, self.out_range = batch_size, device, out_range
@@ -43,6 +47,9 @@ class BatchLoader:
 
     def next(self):
         idx = self.next_indices()
+        if self.world > 1:
+            per = self.batch_size // self.world
+            idx = idx[self.rank * per:(self.rank + 1) * per]
         # sorted reads are much faster from a memory map; the batch order does not matter
         order = np.argsort(idx, kind="stable")
         x = torch.from_numpy(np.ascontiguousarray(self.images[idx[order]]))
