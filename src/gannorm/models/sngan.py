@@ -149,6 +149,9 @@ def _resnet_plan(image_size: int, base_features: int, g_channels: int | None):
         raise GannormError(f"sngan_resnet needs a 64+ px image size divisible by 16, got {image_size}")
     g_chs = [base_features * m for m in (16, 8, 4, 2, 1)]
     if g_channels:
+        if int(g_channels) % 16:
+            raise GannormError(f"model.args.g_channels={g_channels}: the 64 px layout halves it four "
+                               f"times, so it must be a multiple of 16")
         g_chs = [int(g_channels) * m // 16 for m in (16, 8, 4, 2, 1)]
     d_plan = [(base_features * m, m < 16) for m in (1, 2, 4, 8, 16)]
     return image_size // 16, g_chs, d_plan
