@@ -63,6 +63,17 @@ def test_category_split_root_and_max_images(tmp_path):
     assert all(np.array_equal(d.images[k], written[key][4:28].transpose(2, 0, 1)) for k, key in enumerate(first4))
 
 
+def test_several_categories_are_labelled(tmp_path):
+    """category: [bedroom, kitchen] reads both databases; the label is the category's index."""
+    a = write_lsun(tmp_path / "bedroom_train_lmdb", n=3, seed=1)
+    b = write_lsun(tmp_path / "kitchen_train_lmdb", n=2, seed=2)
+    d = load_data(DataConfig(name="lsun", root=str(tmp_path), image_size=24,
+                             args={"category": ["bedroom", "kitchen"]}))
+    assert d.labels.tolist() == [0, 0, 0, 1, 1] and d.class_names == ["bedroom", "kitchen"]
+    ref = [a[k] for k in sorted(a)] + [b[k] for k in sorted(b)]
+    assert all(np.array_equal(d.images[i], r[4:28].transpose(2, 0, 1)) for i, r in enumerate(ref))
+
+
 def test_jpeg_values_and_resize(tmp_path):
     """JPEG values (as exported by LSUN's tools) decode within JPEG tolerance; resizing gives the size."""
     db = tmp_path / "x_lmdb"

@@ -8,7 +8,9 @@ to a square and resized to ``data.image_size`` (as DCGAN's LSUN pipeline).
 
 ``data.root`` is the ``*_lmdb`` directory, or the folder holding the databases together
 with ``data.args.category`` (e.g. ``bedroom``) and ``data.args.split`` (``train`` | ``val``).
-``data.args.max_images`` uses only the first N keys (in key order, which for LSUN is a
+A list of categories (``[bedroom, kitchen]``) reads them all, labelled by their index in the
+list (for conditional training).
+``data.args.max_images`` uses only the first N keys (of each category) (in key order, which for LSUN is a
 hash order, i.e. an unbiased subset; the full bedroom set has 3,033,042 images).
 Decoded once into the prepared cache, reading the database in key order. A database whose
 values are not encoded images is refused with the offending key.
@@ -17,6 +19,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import List, Union
+
+import numpy as np
 
 from ..errors import GannormError
 from ..registry import DATASETS
@@ -49,18 +54,11 @@ def _open(path: Path):
         raise GannormError(f"cannot open LMDB database {path}: {e}") from None
 
 
-@DATASETS.register("lsun", help="LSUN scene LMDB (e.g. bedroom_train_lmdb), centre crop + resize")
-def lsun(root: str | None = None, image_size: int | None = None, channels: int | None = None,
-         quiet: bool = False, category: str | None = None, split: str = "train",
-         max_images: int | None = None, skip_bad: bool = False) -> ImageData:
-    if not root:
-        raise GannormError("the lsun dataset needs data.root: e.g. /data/lsun/bedroom_train_lmdb")
-    path = Path(root).expanduser().resolve()
-    if category:
-        path = path / f"{category}_{split}_lmdb"
-    env = _open(path)
+def _list(path: Path, max_images):
+    """(env, keys, entries) of one database, after checking it holds LSUN-style values."""
     import lmdb
 
+    env = _open(path)
     try:
         with env.begin(write=False) as txn:
             entries = txn.stat()["entries"]
@@ -75,27 +73,58 @@ def lsun(root: str | None = None, image_size: int | None = None, channels: int |
                 raise GannormError(f"LSUN database {path} is empty")
             first = txn.get(keys[0])
     except lmdb.Error as e:
+        env.close()
         raise GannormError(f"cannot read LMDB database {path}: {e}") from None
+    except GannormError:
+        env.close()
+        raise
     if first is None or not _looks_like_image(first):
+        env.close()
         raise GannormError(
             f"{path} is an LMDB database but not in LSUN's format (key -> webp/jpeg bytes): the value "
             f"of key {keys[0][:40]!r} starts with {bytes(first or b'')[:8]!r}")
-    txn = env.begin(write=False, buffers=False)
-    guard = threading.Lock()  # an LMDB transaction is single-threaded; decoding runs outside it
+    return env, keys, entries
 
-    def read(i):
-        with guard:
-            v = txn.get(keys[i])
-        if v is None:
-            raise GannormError(f"LSUN database {path} lost key {keys[i]!r} while reading")
-        return v
 
-    mode = "L" if channels == 1 else "RGB"
-    names = [f"{path.name}[{k.decode('ascii', 'replace')}]" for k in keys]
+@DATASETS.register("lsun", help="LSUN scene LMDB (e.g. bedroom_train_lmdb), centre crop + resize")
+def lsun(root: str | None = None, image_size: int | None = None, channels: int | None = None,
+         quiet: bool = False, category: Union[str, List[str], None] = None, split: str = "train",
+         max_images: int | None = None, skip_bad: bool = False) -> ImageData:
+    if not root:
+        raise GannormError("the lsun dataset needs data.root: e.g. /data/lsun/bedroom_train_lmdb")
+    base = Path(root).expanduser().resolve()
+    cats = [] if not category else ([category] if isinstance(category, str) else [str(c) for c in category])
+    paths = [base / f"{c}_{split}_lmdb" for c in cats] or [base]
+    dbs = []
     try:
-        return cached_images("lsun", path.name, [str(path), entries], names, read, size=image_size,
-                             mode=mode, skip_bad=skip_bad, quiet=quiet,
-                             description=f"LSUN {path.name} ({len(keys)} of {entries} images)")
+        for p in paths:
+            dbs.append(_list(p, max_images))
+        txns = [env.begin(write=False, buffers=False) for env, _, _ in dbs]
+        where = [(j, k) for j, (_, keys, _) in enumerate(dbs) for k in keys]
+        guard = threading.Lock()  # an LMDB transaction is single-threaded; decoding runs outside it
+
+        def read(i):
+            j, key = where[i]
+            with guard:
+                v = txns[j].get(key)
+            if v is None:
+                raise GannormError(f"LSUN database {paths[j]} lost key {key!r} while reading")
+            return v
+
+        mode = "L" if channels == 1 else "RGB"
+        names = [f"{paths[j].name}[{k.decode('ascii', 'replace')}]" for j, k in where]
+        # several categories: the category is the label (for conditional training)
+        labels = np.asarray([j for j, _ in where], np.int64) if len(paths) > 1 else None
+        entries = [e for _, _, e in dbs]
+        desc = ", ".join(f"{p.name} ({len(k)} of {e})" for p, (_, k, e) in zip(paths, dbs))
+        try:
+            return cached_images("lsun", "+".join(p.name for p in paths), [str(p) for p in paths] + entries,
+                                 names, read, size=image_size, mode=mode, labels=labels,
+                                 class_names=cats if labels is not None else [], skip_bad=skip_bad,
+                                 quiet=quiet, description=f"LSUN {desc} images")
+        finally:
+            for t in txns:
+                t.abort()
     finally:
-        txn.abort()
-        env.close()
+        for env, _, _ in dbs:
+            env.close()
