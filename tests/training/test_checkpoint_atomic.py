@@ -30,3 +30,11 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     io.atomic_write_text(p, "a" * 1000)
     io.atomic_write_text(p, "b")
     assert p.read_text() == "b"
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    """Reference: the mode a plain open() gives under the current umask."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    io.atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode
