@@ -9,6 +9,11 @@ lambda_k 0.001. k is updated after each D step from that step's batch (as common
 implementations do; the paper writes it with the G step's L(G(z))). The logged
 convergence measure is M = L(x) + |gamma L(x) - L(G(z))|.
 
+k starts at 0, so early on D barely pushes L(G(z)) up: on dark-background data G can settle
+on blank images, which the auto-encoder reconstructs almost perfectly (seen on the bundled
+Fashion-MNIST in 1,000 quickstart iterations, k 0.02). BEGAN needs long runs; a larger
+lambda_k (e.g. 0.01) lets k catch up sooner.
+
 Its own D shape: ``AutoencoderD`` keeps the model's D as the encoder (its feature map,
 ``D(x, return_features=True)``; the logit layer goes unused) and adds a decoder of
 nearest-upsampling 3x3 convs with ELU, as the paper's, back to the image size.
