@@ -40,11 +40,13 @@ def train(config, overrides, run_dir, resume_dir, quiet):
     else:
         cfg = config_mod.load(config, list(overrides))
         trainer = Trainer(cfg, Path(run_dir) if run_dir else _default_run_dir(config), quiet=quiet)
-    if not quiet:
+    if not quiet and trainer.is_main:
         click.echo(f"run directory: {trainer.run.root}  (data: {trainer.data.description}; "
                    f"{len(trainer.split.train)} train / {len(trainer.split.final_test)} held out; "
                    f"device: {trainer.device})", err=True)
     res = trainer.train()
+    if not trainer.is_main:  # under torchrun only rank 0 reports
+        return
     best = f"{res.best_recon:.5f} at iteration {res.best_iteration}" if res.best_recon is not None else "n/a"
     click.echo(f"done: {res.iteration} iterations in {res.run_dir}")
     click.echo(f"best running reconstruction error (MSE per pixel value, [0,1] scale, "

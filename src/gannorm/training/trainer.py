@@ -19,6 +19,7 @@ from ..hooks import StepContext, call_g
 from ..metrics.reconstruction import reconstruction_error
 from ..models import build_models
 from ..tricks import setup_models
+from . import distributed
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .ema import EMA
 from .logging import MetricsLog
@@ -54,6 +55,11 @@ class Trainer:
                                f"to continue it or choose another --run-dir")
         self.run.make()
         self.device = resolve_device(cfg.train.device)
+        # torchrun sets WORLD_SIZE/RANK: join the group (gloo on CPU, nccl on GPU); alone otherwise.
+        self.dist = distributed.init_from_env(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        distributed.check_batch(cfg.train.batch_size, self.dist)
         self._seed(cfg.train.seed)
 
         self.data = load_data(cfg.data, quiet=quiet)
@@ -76,7 +82,11 @@ class Trainer:
         self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.loader = BatchLoader(self.data.images, self.split.train, cfg.train.batch_size,
                                   seed=cfg.train.seed, device=self.device, out_range=self.out_range,
-                                  labels=self.data.labels if self.hooks.needs_labels else None)
+                                  labels=self.data.labels if self.hooks.needs_labels else None,
+                                  shard=(self.dist.rank, self.dist.world))
+        if self.dist.enabled:
+            distributed.broadcast_module(self.G)
+            distributed.broadcast_module(self.D)
         # Fixed z for the sample grids, from its own generator so it never shifts training RNG.
         self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
@@ -84,8 +94,10 @@ class Trainer:
         self.best = {"recon": math.inf, "iteration": -1}
         if resume:
             self._load(self.run.latest)
-        config_mod.save(cfg, self.run.config)
-        self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
+        self.is_main = self.dist.is_main  # only rank 0 writes files
+        if self.is_main:
+            config_mod.save(cfg, self.run.config)
+            self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
 
     # ------------------------------------------------------------------ state
     @staticmethod
@@ -132,7 +144,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.G.z_dim, device=self.device)
+        if not self.dist.enabled:
+            return torch.randn(n, self.G.z_dim, device=self.device)
+        # every rank draws the global batch of z from the same RNG state and keeps its slice
+        z = torch.randn(n * self.dist.world, self.G.z_dim, device=self.device)
+        return z[self.dist.rank * n:(self.dist.rank + 1) * n]
 
     def step(self) -> Dict[str, torch.Tensor]:
         """One iteration; the loss and every trick act through ``self.hooks`` (gannorm.hooks)."""
@@ -149,6 +165,8 @@ class Trainer:
             d_loss = self.loss.d_loss(ctx.d_real, ctx.d_fake) + H.d_penalty(ctx)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
+            if self.dist.enabled:
+                distributed.average_gradients(self.D, self.dist.world)
             self.opt_d.step()
             H.after_d_step(ctx)
         d_ctx = ctx
@@ -162,13 +180,17 @@ class Trainer:
         g_loss = self.loss.g_loss(ctx.d_fake, ctx.d_real) + H.g_penalty(ctx)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        if self.dist.enabled:
+            distributed.average_gradients(self.G, self.dist.world)
         self.opt_g.step()
         H.after_g_step(ctx)
         if self.ema is not None:
             self.ema.update(self.G)
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-                "d_real": self.loss.summary(d_ctx.d_real), "d_fake": self.loss.summary(d_ctx.d_fake),
-                **d_ctx.logs, **ctx.logs}
+        out = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
+               "d_real": self.loss.summary(d_ctx.d_real), "d_fake": self.loss.summary(d_ctx.d_fake)}
+        if self.dist.enabled:  # every rank sees the same numbers, so all stop together on NaN
+            out = dict(zip(out, distributed.average_scalars(torch.stack([v.float() for v in out.values()]))))
+        return {**out, **d_ctx.logs, **ctx.logs}
 
     def _context(self, phase: str, real, fake, y) -> StepContext:
         return StepContext(self.G, self.D, real, fake, y, iteration=self.iteration,
@@ -206,9 +228,10 @@ class Trainer:
 
         cfg, ev = self.cfg.train, self.cfg.eval
         last_grid = None
-        if self.iteration == 0 and cfg.sample_every:
+        main = self.is_main
+        if main and self.iteration == 0 and cfg.sample_every:
             last_grid = self.sample_grid(self.run.samples / "iter_0000000.png")
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet, unit="it",
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main, unit="it",
                    dynamic_ncols=True, desc="train")
         t0 = time.perf_counter()
         start_it = self.iteration
@@ -228,6 +251,8 @@ class Trainer:
                 if it % cfg.log_every == 0 or last:
                     logs.update({k: float(v) for k, v in out.items()})
                     logs["it_per_s"] = (it - start_it) / max(time.perf_counter() - t0, 1e-9)
+                if not main:  # other ranks only train; rank 0 tests, logs, samples and saves
+                    continue
                 if ev.test_interval and (it % ev.test_interval == 0 or last):
                     r = self.running_test()
                     logs["recon_running"] = r
@@ -246,8 +271,10 @@ class Trainer:
                 bar.update(1)
         finally:
             bar.close()
-            self.log.close()
-        final = self.sample_grid(self.run.samples / "final.png") if cfg.n_samples else last_grid
+            if main:
+                self.log.close()
+        final = self.sample_grid(self.run.samples / "final.png") if main and cfg.n_samples else last_grid
+        distributed.shutdown()
         best = self.best["recon"] if math.isfinite(self.best["recon"]) else None
         return TrainResult(self.run.root, self.iteration, final, best,
                            self.best["iteration"] if best is not None else None)
