@@ -71,9 +71,9 @@ def test_orthogonal_penalty_matches_pairwise_sum():
     for w in (net[0].weight, net[1].weight.flatten(1), net[2].weight.transpose(0, 1).flatten(1)):
         a = w.detach().double().numpy()
         ref += sum(float(a[i] @ a[j]) ** 2 for i, j in itertools.product(range(len(a)), repeat=2) if i != j)
-    assert float(orthogonal_penalty(net)) == pytest.approx(ref, rel=1e-5)
+    assert float(orthogonal_penalty(net).detach()) == pytest.approx(ref, rel=1e-5)
     q, _ = torch.linalg.qr(torch.randn(6, 4))
     lin = torch.nn.Linear(6, 4)
     with torch.no_grad():
         lin.weight.copy_(q.t() * 3.0)  # orthogonal rows of norm 3: still no penalty
-    assert float(orthogonal_penalty(lin)) == pytest.approx(0.0, abs=1e-8)
+    assert float(orthogonal_penalty(lin).detach()) == pytest.approx(0.0, abs=1e-8)
