@@ -96,7 +96,15 @@ class _TrainCommand(click.Command):
 
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    # users get "gannorm: warning: ..." like errors, not Python's file/line/source dump
+    print(f"gannorm: warning: {message}", file=file or sys.stderr)
+
+
 def main():
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     cli(prog_name="gannorm")
 
 

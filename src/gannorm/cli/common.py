@@ -26,5 +26,9 @@ def _load_generator(run_dir, checkpoint: str, ema: bool = True):
     g = setup_models(cfg, g, _, data, warn=False)[0]  # the run's wrappers (e.g. a conditional G)
     use_ema = ema and state.get("G_ema") is not None
     g.load_state_dict(state["G_ema"] if use_ema else state["G"])
+    from ..nn.feature_norms import has_virtual_batch_norm, set_reference
+
+    if has_virtual_batch_norm(g):  # re-install the reference-batch hooks from the loaded buffer
+        set_reference(g)
     g.eval()
     return run, cfg, state, data, g, use_ema
