@@ -13,7 +13,7 @@ of a step, T(1 + steps) - T(1), so setup and the final scoring forward are left 
             batch size, no loss bookkeeping, no optimizer: the least a step can cost
 Optional rows (--extras): ours with G in channels_last; ours with torch.compile(G).
 
-    python benchmarks/recon.py [--steps 5] [--repeats 3] [--extras]
+    python benchmarks/recon.py [--steps 3] [--repeats 2] [--extras]
 """
 from __future__ import annotations
 
@@ -80,12 +80,15 @@ def timed(fn, steps, repeats, marginal=True):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-images", type=int, default=2000)
-    ap.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--chunks", default="250,500,1000,2000", help="chunk sizes of ours to time, besides auto")
-    ap.add_argument("--floor-batches", default="250,500,1000,2000")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--chunks", default="250,2000", help="chunk sizes of ours to time, besides auto")
+    ap.add_argument("--floor-batches", default="250,auto,2000")
     ap.add_argument("--extras", action="store_true", help="also time channels_last and torch.compile")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
 
     from gannorm.metrics.reconstruction import auto_chunk_size, reconstruction_error
 
@@ -94,18 +97,23 @@ def main():
     n = len(imgs)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n} images 3x32x32, "
           f"DCGAN WN z128 f64; s/step = min of {a.repeats} x {a.steps} steps")
-    rows = []
+    class Rows(list):
+        def append(self, row):  # progress as we go: the whole run takes minutes
+            print(f"  {row[0]}: {row[1]:.3f} s/step", flush=True)
+            super().append(row)
+
+    rows = Rows()
 
     def ours(chunk, gen=g):
         return lambda k: reconstruction_error(gen, imgs, steps=k, chunk_size=chunk)
 
     rows.append(("authors (32 at a time)", timed(lambda k: authors(g, x, k), a.steps, a.repeats)))
-    floors = {b: timed(lambda k, b=b: floor(g, n, k, b), a.steps, a.repeats, marginal=False)
-              for b in map(int, a.floor_batches.split(","))}
-    fb = min(floors, key=floors.get)
+    auto = auto_chunk_size(g, n, torch.device("cpu"))
+    batches = [auto if b == "auto" else int(b) for b in a.floor_batches.split(",")]
+    floors = {b: timed(lambda k, b=b: floor(g, n, k, b), a.steps, a.repeats, marginal=False) for b in batches}
     for b, t in floors.items():
         rows.append((f"floor fwd+bwd, batch {b}", t))
-    auto = auto_chunk_size(g, n, torch.device("cpu"))
+    fb = min(floors, key=floors.get)
     for c in [auto] + [int(c) for c in a.chunks.split(",") if int(c) != auto]:
         rows.append((f"ours chunk {c}{' (auto)' if c == auto else ''}", timed(ours(c), a.steps, a.repeats)))
     if a.extras:
