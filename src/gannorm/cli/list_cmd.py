@@ -1,13 +1,8 @@
 from __future__ import annotations
 
-import json
-import sys
-import time
-from pathlib import Path
 
 import click
 
-from .. import config as config_mod
 from ..errors import GannormError
 
 from . import cli

@@ -1,17 +1,13 @@
 from __future__ import annotations
 
-import json
-import sys
-import time
 from pathlib import Path
 
 import click
 
-from .. import config as config_mod
 from ..errors import GannormError
 
 from . import cli
-from .common import _load_generator
+from ..training.load import load_generator as _load_generator
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import warnings
 import weakref
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -142,7 +141,7 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = "latest",
                  batch_size: int = 64, kid_subsets: int = 100, kid_subset_size: int = 1000, use_cache: bool = True,
                  progress: bool = False, ema: bool = True):
     """Evaluate a run's generator; write ``RUN/eval/fidelity-*.json``. Returns (records, path)."""
-    from ..cli.common import _load_generator
+    from ..training.load import load_generator as _load_generator
     from ..training import RunDir
     from ..utils.io import atomic_write_text
 

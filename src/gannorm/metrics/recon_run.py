@@ -34,7 +34,7 @@ def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = 
     ``checkpoint="best"`` falls back to ``latest`` for runs trained without a running test
     (they have no best.pt). ``steps`` defaults to the run's ``eval.final_steps``.
     """
-    from ..cli.common import _load_generator
+    from ..training.load import load_generator as _load_generator
     from ..data import holdout_split
     from ..training import RunDir
     from ..utils.io import atomic_write_text

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from typing import List
 
-import torch
 import torch.nn as nn
 
 from ..errors import GannormError

@@ -13,7 +13,7 @@ import torch
 
 from .. import config as config_mod
 from ..config import Config
-from ..data import BatchLoader, holdout_split, load_data, to_model_range
+from ..data import BatchLoader, holdout_split, load_data
 from ..errors import GannormError
 from ..hooks import StepContext, call_g
 from ..metrics.reconstruction import reconstruction_error
