@@ -87,7 +87,13 @@ def main():
     ap.add_argument("--iters", type=int, default=6, help="timed iterations per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--norms", default="none,batch,weight")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu = this process's CPU time: robust when other jobs share the machine")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    clock = time.perf_counter if a.clock == "wall" else time.process_time
     import tempfile
 
     tmp = tempfile.mkdtemp()
@@ -102,13 +108,13 @@ def main():
     times = {k: [] for k in steps}
     for _ in range(a.rounds):
         for k, fn in steps.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(a.iters):
                 fn()
-            times[k].append((time.perf_counter() - t0) / a.iters)
+            times[k].append((clock() - t0) / a.iters)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"DCGAN {a.size}x{a.size}, batch {a.batch}, base features {a.features}, z {a.z}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, {a.clock} clock; "
           f"median of {a.rounds} rounds x {a.iters} iterations")
     print(f"{'variant':10s} {'s/iter':>9s} {'vs plain':>9s} {'vs none':>8s}")
     for k, v in med.items():
