@@ -9,15 +9,6 @@ from gannorm.errors import GannormError
 from gannorm.nn import bssn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: thread hand-offs on a busy CI box cost more than the math
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _converge(layer, steps=300):
     for _ in range(steps):
         w = layer.weight

@@ -13,14 +13,6 @@ from gannorm.models.dcgan import DCGANDiscriminator
 from gannorm.nn import GradNorm
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _relu_mlp(scale=1.0):
     net = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 16), nn.LeakyReLU(0.2),
                         nn.Linear(16, 1), nn.Flatten(0))

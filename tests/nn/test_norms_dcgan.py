@@ -18,14 +18,6 @@ NORMS = ["spectral", "spectral_strict", "bssn", "gran", "gngan", "layer", "insta
 D_ONLY = {"gran", "gngan"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("size", [28, 32, 64])
 @pytest.mark.parametrize("norm", NORMS)
 def test_norm_builds_dcgan_and_trains_one_step(norm, size):

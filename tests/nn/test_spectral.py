@@ -11,15 +11,6 @@ from gannorm.errors import GannormError
 from gannorm.nn import spectral_norm, strict_spectral_norm
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # these tensors are tiny: thread hand-offs on a busy 2-core CI box cost more than the math
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _explicit_matrix(layer_fn, in_shape):
     """Columns = layer(e_i) for every basis image e_i: the operator as a dense matrix."""
     n = int(torch.tensor(in_shape).prod())
