@@ -17,9 +17,9 @@ import torch
 
 from .. import config as config_mod
 from ..errors import GannormError
-from ..metrics.reconstruction import reconstruction_error
-from ..training import Trainer
-from ..training.checkpoint import load_checkpoint
+from ..metrics.recon_run import final_recon_test
+from ..training import RunDir, Trainer
+from ..training.load import load_generator
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
 from . import stability
@@ -29,42 +29,31 @@ def run_cell(config_path: str, run_dir: str, final_steps: int | None, final_imag
              diversity_samples: int = 256) -> dict:
     t0 = time.time()
     cfg = config_mod.load(config_path)
-    from ..training.rundir import RunDir
-
     resume = RunDir(run_dir).latest.exists()
     trainer = Trainer(cfg, run_dir, quiet=True, resume=resume)
     res = trainer.train()
-
-    g = trainer.G
-    ckpt = trainer.run.best if trainer.run.best.exists() else trainer.run.latest
-    g.load_state_dict(load_checkpoint(ckpt, map_location=trainer.device)["G"])
-    idx = trainer.split.final_test[:final_images] if final_images else trainer.split.final_test
-    steps = final_steps or cfg.eval.final_steps
-    imgs = torch.from_numpy(np.ascontiguousarray(trainer.data.images[idx]))
-    final = reconstruction_error(g, imgs, steps=steps, lr=cfg.eval.test_lr, device=trainer.device)
+    # the same final test as `gannorm eval RUN --recon` (best checkpoint, held-out final set)
+    final = final_recon_test(run_dir, steps=final_steps, checkpoint="best", n_images=final_images)
 
     # diversity of the final (EMA) generator against real training images, both on [0,1]
-    gen = torch.Generator().manual_seed(0)
-    sg = trainer.sample_generator
-    sg.load_state_dict(load_checkpoint(trainer.run.latest, map_location=trainer.device)
-                       ["G_ema" if trainer.ema is not None else "G"])
-    sg.eval()
+    _, _, _, data, g, _ = load_generator(run_dir, "latest", ema=True)
     with torch.no_grad():
-        z = torch.randn(diversity_samples, sg.z_dim, generator=gen).to(trainer.device)
-        lo, hi = trainer.out_range
-        fake = ((sg(z) - lo) / (hi - lo)).clamp(0, 1).cpu()
+        z = torch.randn(diversity_samples, g.z_dim, generator=torch.Generator().manual_seed(0))
+        lo, hi = getattr(g, "output_range", (0.0, 1.0))
+        fake = ((g(z.to(next(g.parameters()).device)) - lo) / (hi - lo)).clamp(0, 1).cpu()
     pick = np.sort(np.random.RandomState(0).choice(trainer.split.train, min(diversity_samples, len(trainer.split.train)),
                                                    replace=False))
-    real = torch.from_numpy(np.ascontiguousarray(trainer.data.images[pick])).float() / 255
+    real = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
     metrics = read_metrics(trainer.run.metrics)
     running = [m["recon_running"] for m in metrics if "recon_running" in m]
     out = {
-        "status": "done", "iterations": res.iteration, "final_recon": final.mean, "final_steps": steps,
-        "final_images": len(idx), "final_checkpoint": ckpt.name,
+        "status": "done", "iterations": res.iteration, "final_recon": final.result.mean,
+        "final_steps": final.result.steps, "final_images": int(final.result.per_image.numel()),
+        "final_json": str(final.json_path),
         "best_running": res.best_recon, "best_iteration": res.best_iteration,
         "diversity": stability.diversity_ratio(fake, real), "d_wins": stability.d_wins(metrics),
         "worse_count": stability.worse_count(running), "seconds": time.time() - t0,
-        "final_curve": final.curve,
+        "final_curve": final.result.curve,
     }
     atomic_write_text(trainer.run.root / "result.json", json.dumps(out, indent=1))
     return out
