@@ -57,6 +57,7 @@ class OptimConfig:
     beta1: float = 0.5  # Adam
     beta2: float = 0.999  # Adam
     weight_decay: float = 0.0
+    impl: str = "auto"  # torch's optimizer implementation: auto | foreach | fused | for_loop (fused: adam only)
 
 
 @dataclass
@@ -74,6 +75,11 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     n_samples: int = 64  # images in the fixed-z sample grids
+    amp: str = "off"  # mixed precision of the G/D step: off | bf16 | fp16 (+grad scaler); norms and metrics stay fp32
+    channels_last: bool = False  # NHWC memory format for G, D and the batches (faster convolutions on GPUs)
+    compile: str = "off"  # torch.compile G and D for the step: off | default | reduce-overhead | max-autotune
+    compile_backend: str = "inductor"  # torch.compile backend; eager / aot_eager help find what breaks a compile
+    sync_bn: bool = False  # multi-GPU runs: batch-norm statistics over the global batch (SyncBatchNorm); CUDA only
 
 
 @dataclass
@@ -137,6 +143,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise GannormError(f"{where}: expected a number, got {value!r}") from None
     if tp is str:
+        if isinstance(value, bool):  # YAML 1.1 reads off/on/no/yes as booleans
+            return "on" if value else "off"
         if isinstance(value, (dict, list)):
             raise GannormError(f"{where}: expected a name, got {value!r}")
         return str(value)
@@ -276,6 +284,11 @@ def _positive(where: str, v, allow_zero=False):
         raise GannormError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {v}")
 
 
+def _one_of(where: str, v: str, valid) -> None:
+    if v not in valid:
+        raise GannormError(f"{where}={v!r} is not valid; use one of: {', '.join(valid)}")
+
+
 def validate(cfg: Config) -> None:
     """Check every name against its registry and every number against its range."""
     from . import registry as R
@@ -312,6 +325,9 @@ def validate(cfg: Config) -> None:
         raise GannormError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
     if cfg.data.channels not in (None, 1, 3):
         raise GannormError(f"data.channels must be 1, 3 or null, got {cfg.data.channels}")
+    _one_of("train.amp", cfg.train.amp, ("off", "bf16", "fp16"))
+    _one_of("train.compile", cfg.train.compile, ("off", "default", "reduce-overhead", "max-autotune"))
+    _one_of("optim.impl", cfg.optim.impl, ("auto", "foreach", "fused", "for_loop"))
     dev = cfg.train.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
         raise GannormError(f"train.device must be auto, cpu, cuda or cuda:N, got {dev!r}")

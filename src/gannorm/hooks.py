@@ -69,10 +69,11 @@ class StepContext:
     iterations: int = 1  # the run's total, for annealed tricks
     phase: str = "d"  # "d" or "g"
     logs: Dict[str, torch.Tensor] = field(default_factory=dict)  # scalars to log (detached)
+    d_fn: Optional[Any] = None  # what computes D's output: D itself or its torch.compile (train.compile)
 
     def d(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         """D's output on ``x`` (with the batch's labels when D is conditional)."""
-        return call_d(self.D, x, self.y if y is None else y)
+        return call_d(self.D if self.d_fn is None else self.d_fn, x, self.y if y is None else y)
 
     def features(self, x: torch.Tensor, layer: Optional[str] = None) -> torch.Tensor:
         """THE hook for D's features; see the module docstring."""

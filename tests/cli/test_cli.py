@@ -91,8 +91,33 @@ def test_nan_loss_stops_with_iteration_and_keeps_checkpoint(tmp_path, monkeypatc
         return orig(r, f) * (float("nan") if calls["n"] == 3 else 1.0)
 
     t.loss.d_loss = d_loss
-    with pytest.raises(GannormError, match=r"d_loss became nan at iteration 3; the last good checkpoint .* is intact"):
+    with pytest.raises(GannormError, match=r"d_loss stopped being finite at iteration 3 \(now nan\); "
+                                           r"the last good checkpoint .* is intact"):
         t.train()
+    assert load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["iteration"] == 2
+
+
+def test_nan_between_sync_points_is_named_and_never_saved(tmp_path):
+    """The step does not sync to check losses; a NaN at iteration 3 is found at the next
+    sync point (iteration 4: a checkpoint is due), reported as iteration 3, and the
+    iteration-4 checkpoint is NOT written over the good iteration-2 one."""
+    from gannorm import config
+    from gannorm.errors import GannormError
+    from gannorm.training import Trainer
+    from gannorm.training.checkpoint import load_checkpoint
+
+    t = Trainer(config.load(None, TINY + ["checkpoint_every=2", "log_every=100", "test_interval=0",
+                                          "sample_every=0"]), tmp_path, quiet=True)
+    orig, calls = t.loss.g_loss, {"n": 0}
+
+    def g_loss(f, r):
+        calls["n"] += 1
+        return orig(f, r) * (float("nan") if calls["n"] == 3 else 1.0)
+
+    t.loss.g_loss = g_loss
+    with pytest.raises(GannormError, match=r"g_loss stopped being finite at iteration 3 "):
+        t.train()
+    assert t.iteration == 4  # it ran on to the sync point
     assert load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["iteration"] == 2
 
 

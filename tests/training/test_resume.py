@@ -18,9 +18,11 @@ def _losses(run):
             for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
 
 
-@pytest.mark.parametrize("norm,ema", [("weight", 0.0), ("batch", 0.9)])
-def test_resume_reproduces_uninterrupted_run(tmp_path, norm, ema):
-    over = TINY + [f"g_norm={norm}", f"d_norm={norm}", f"ema_decay={ema}", "checkpoint_every=5"]
+@pytest.mark.parametrize("norm,ema,extra", [("weight", 0.0, []), ("batch", 0.9, []),
+                                            # fp16's grad scalers (scale, growth tracker) resume too
+                                            ("spectral", 0.0, ["amp=fp16", "channels_last=true"])])
+def test_resume_reproduces_uninterrupted_run(tmp_path, norm, ema, extra):
+    over = TINY + [f"g_norm={norm}", f"d_norm={norm}", f"ema_decay={ema}", "checkpoint_every=5"] + extra
     full = Trainer(config.load(None, over + ["iterations=10"]), tmp_path / "full", quiet=True)
     full.train()
 
@@ -38,6 +40,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, norm, ema):
     for key in ("G", "D") + (("G_ema",) if ema else ()):
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs after resume"
+    assert a["amp"].keys() == b["amp"].keys() == ({"d", "g"} if "amp=fp16" in extra else set())
+    for k in a["amp"]:
+        assert a["amp"][k] == b["amp"][k]
     assert a["best"] == b["best"]
 
 

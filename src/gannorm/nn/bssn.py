@@ -23,6 +23,7 @@ from torch.nn.utils import parametrize
 
 from ..errors import GannormError
 from ..registry import NORMS
+from .precision import eager_under_compile, full_precision
 from .spectral import WARMUP_ITERATIONS, _LayerwiseNorm, as_matrix, layer_weight, output_dim, power_step
 
 
@@ -61,6 +62,8 @@ class BSSN(nn.Module):
         s2 = self._sigma(weight, 1 - self.out_dim, "2") if self.bidirectional else None
         return s1, s2
 
+    @eager_under_compile
+    @full_precision
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         s1, s2 = self.sigmas(weight)
         sigma = s1 if s2 is None else (s1 + s2) / 2

@@ -31,6 +31,7 @@ import torch.nn as nn
 from ..errors import GannormError
 from ..registry import NORMS
 from .norms import Norm
+from .precision import full_precision
 
 VBN_EPS = 1e-5  # Salimans et al.'s epsilon inside the square root
 
@@ -62,6 +63,7 @@ class VirtualBatchNorm(nn.Module):
             y = y * self.weight.view(shape) + self.bias.view(shape)
         return y
 
+    @full_precision
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.ref_size
         if n is None:

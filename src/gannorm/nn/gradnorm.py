@@ -28,6 +28,7 @@ import torch.nn as nn
 from ..errors import GannormError
 from ..registry import NORMS
 from .norms import Norm
+from .precision import full_precision
 
 MODES = ("gran", "gngan")
 
@@ -77,6 +78,7 @@ class GradNorm(nn.Module):
             rest = tuple(r.detach() if torch.is_tensor(r) else r for r in rest) if rest else rest
         return (g, *rest) if rest is not None else g
 
+    @full_precision
     def normalize(self, f: torch.Tensor, gnorm: torch.Tensor) -> torch.Tensor:
         """g from f and ||grad_x f|| (per example)."""
         if self.mode == "gran":

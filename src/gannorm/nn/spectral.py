@@ -34,6 +34,7 @@ from torch.nn.utils import parametrize
 from ..errors import GannormError
 from ..registry import NORMS
 from .norms import Norm
+from .precision import eager_under_compile, full_precision
 
 #: power iterations run once when the vectors are created, so the first forward already
 #: has a good sigma (torch's spectral_norm does the same with 15)
@@ -98,8 +99,11 @@ class SpectralNorm(nn.Module):
             power_step(mat.detach(), self._u, self._v, self.n_power_iterations, self.eps)
         # Clones: the buffers change in place at the next forward, while this graph
         # (e.g. D(real) before D(fake)) may still be waiting for its backward.
-        return torch.dot(self._u.clone(), mat.mv(self._v.clone()))
+        return torch.dot(self._u.clone(memory_format=torch.contiguous_format),
+                         mat.mv(self._v.clone(memory_format=torch.contiguous_format)))
 
+    @eager_under_compile
+    @full_precision
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight / self.sigma(weight)
 
@@ -196,6 +200,8 @@ class StrictSpectralNorm(nn.Module):
             self._power(weight.detach(), self.n_power_iterations)
         return (self._u.clone() * self._forward_op(self._v.clone(), weight)).sum()
 
+    @eager_under_compile
+    @full_precision
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight / self.sigma(weight)
 

@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .precision import full_precision
+
 WN_EPS = 1e-6  # inside the square root, as in the authors' code
 
 
@@ -55,6 +57,7 @@ class WNLinear(nn.Linear):
         else:
             self.register_parameter("scale", None)
 
+    @full_precision
     def effective_weight(self) -> torch.Tensor:
         return self.weight * _unit_scale(self.weight, (1,), 1.0, self.scale)
 
@@ -80,6 +83,7 @@ class WNConv2d(nn.Conv2d):
         else:
             self.register_parameter("scale", None)
 
+    @full_precision
     def effective_weight(self) -> torch.Tensor:
         # weight: (out, in, kh, kw): one unit per output channel, fan-in over the rest
         return self.weight * _unit_scale(self.weight, (1, 2, 3), 1.0, self.scale)
@@ -109,6 +113,7 @@ class WNConvTranspose2d(nn.ConvTranspose2d):
         else:
             self.register_parameter("scale", None)
 
+    @full_precision
     def effective_weight(self) -> torch.Tensor:
         # weight: (in, out, kh, kw): output unit = dim 1
         return self.weight * _unit_scale(self.weight, (0, 2, 3), self.stride_factor, self.scale)
@@ -135,10 +140,13 @@ class _TPReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, slope, shift):
+        # Under autocast x may be 16-bit while the parameters stay float32: compute in x's
+        # dtype (as autocast's own prelu does) and reduce the parameter gradients in float32.
         shape = (1, -1) + (1,) * (x.dim() - 2)
-        d = x - shift.view(shape)
-        y = F.prelu(d, slope.clamp(0, 1))
-        y.add_(shift.view(shape))
+        b = shift.to(x.dtype).view(shape)
+        d = x - b
+        y = F.prelu(d, slope.clamp(0, 1).to(x.dtype))
+        y.add_(b)
         ctx.save_for_backward(d, slope)
         return y
 
@@ -146,10 +154,11 @@ class _TPReLUFunction(torch.autograd.Function):
     def backward(ctx, grad):
         d, slope = ctx.saved_tensors
         shape = (1, -1) + (1,) * (d.dim() - 2)
-        gd, gs = torch.ops.aten._prelu_kernel_backward(grad, d, slope.clamp(0, 1).view(shape))
+        gd, gs = torch.ops.aten._prelu_kernel_backward(grad.to(d.dtype), d,
+                                                       slope.clamp(0, 1).to(d.dtype).view(shape))
         dims = [0] + list(range(2, d.dim()))
-        g_shift = grad.sum(dims) - gd.sum(dims)
-        g_slope = gs.sum(dims) * ((slope >= 0) & (slope <= 1))  # clamp's gradient mask
+        g_shift = grad.float().sum(dims) - gd.float().sum(dims)
+        g_slope = gs.float().sum(dims) * ((slope >= 0) & (slope <= 1))  # clamp's gradient mask
         return gd, g_slope, g_shift
 
 

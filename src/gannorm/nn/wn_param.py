@@ -22,6 +22,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
 from ..errors import GannormError
+from .precision import full_precision
 from .spectral import layer_weight, output_dim
 from .weight_norm import WN_EPS
 
@@ -40,6 +41,7 @@ class WeightNormParam(nn.Module):
         else:
             self.register_parameter("scale", None)
 
+    @full_precision
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         sq = weight.square().sum(dim=self.fan_in_dims, keepdim=True)
         w = weight * torch.rsqrt(sq * self.factor + WN_EPS)

@@ -11,12 +11,15 @@ as in one process, and every rank holds identical weights.
 - Data: every rank draws the same global permutation and global batch (same seed) and
   keeps its slice, so an N-process run with global batch B sees the same images as a
   1-process run with batch B. z is drawn for the global batch and sliced the same way.
-- Batch norm is local: statistics come from each rank's slice (as DDP without
-  SyncBatchNorm). Results then differ slightly from one process with the same global batch.
+- Batch norm is local by default: statistics come from each rank's slice (as DDP without
+  SyncBatchNorm), so results differ slightly from one process with the same global batch.
+  ``train.sync_bn=true`` (CUDA only) uses nn.SyncBatchNorm: statistics of the global batch,
+  as one process would compute them, at the price of one all-reduce per BN layer and pass.
 - Power-iteration vectors (SN, BSSN) are updated from the weights alone, so identical
   weights keep them identical; they are broadcast from rank 0 once at the start.
-- Only rank 0 writes logs, samples and checkpoints; losses are averaged across ranks each
-  step, so all ranks see the same NaN check and stop together instead of hanging.
+- Only rank 0 writes logs, samples and checkpoints. At each sync point (iterations that
+  log, test or save; the same on every rank) the losses are averaged and the first
+  non-finite iteration is reduced across ranks, so all ranks stop together, never hang.
 """
 from __future__ import annotations
 
@@ -88,6 +91,12 @@ def average_scalars(values: torch.Tensor) -> torch.Tensor:
     values = values.clone()
     dist.all_reduce(values)
     return values / dist.get_world_size()
+
+
+def min_scalar(value: torch.Tensor) -> torch.Tensor:
+    value = value.clone()
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return value
 
 
 def shutdown() -> None:

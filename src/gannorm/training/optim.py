@@ -1,21 +1,42 @@
-"""Optimizers by name: the paper's RMSProp and Adam, with separate G and D learning rates."""
+"""Optimizers by name: the paper's RMSProp and Adam, with separate G and D learning rates.
+
+``optim.impl`` picks torch's implementation: ``auto`` (torch's choice: foreach on GPU,
+a per-tensor loop on CPU), ``foreach`` (one multi-tensor kernel per op), ``fused`` (one
+kernel for the whole update; Adam only in torch 2.14) or ``for_loop``. They compute the
+same update up to float rounding.
+"""
 from __future__ import annotations
 
 import torch
 
 from ..config import OptimConfig
+from ..errors import GannormError
 from ..registry import OPTIMIZERS
+
+_IMPL = {"auto": {}, "foreach": {"foreach": True}, "fused": {"fused": True}, "for_loop": {"foreach": False}}
 
 
 @OPTIMIZERS.register("rmsprop", help="RMSProp (the paper's code: lr 1e-4, alpha 0.9, eps 1e-6)")
 def rmsprop(params, lr: float, cfg: OptimConfig):
-    return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, eps=1e-6 if cfg.eps is None else cfg.eps, weight_decay=cfg.weight_decay)
+    return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, eps=1e-6 if cfg.eps is None else cfg.eps,
+                               weight_decay=cfg.weight_decay, **_impl(cfg, "rmsprop", torch.optim.RMSprop))
 
 
 @OPTIMIZERS.register("adam", help="Adam (DCGAN/SNGAN: beta1 0.5)")
 def adam(params, lr: float, cfg: OptimConfig):
     return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8 if cfg.eps is None else cfg.eps,
-                            weight_decay=cfg.weight_decay)
+                            weight_decay=cfg.weight_decay, **_impl(cfg, "adam", torch.optim.Adam))
+
+
+def _impl(cfg: OptimConfig, name: str, cls) -> dict:
+    import inspect
+
+    kw = _IMPL[cfg.impl]
+    missing = [k for k in kw if k not in inspect.signature(cls).parameters]
+    if missing:
+        raise GannormError(f"optim.impl={cfg.impl}: torch {torch.__version__}'s {cls.__name__} has no "
+                           f"{missing[0]} implementation; use optim.impl=foreach (or optim.name=adam for fused)")
+    return kw
 
 
 def build_optimizers(g, d, cfg: OptimConfig):

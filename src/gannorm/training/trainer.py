@@ -19,7 +19,8 @@ from ..hooks import StepContext, call_g
 from ..metrics.reconstruction import reconstruction_error
 from ..models import build_models
 from ..tricks import setup_models
-from . import distributed
+from . import distributed, fastpath
+from .amp import INNER_GRADIENT, MixedPrecision
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .ema import EMA
 from .logging import MetricsLog
@@ -76,8 +77,16 @@ class Trainer:
         # The loss and the tricks may wrap G and D (conditional GAN, BEGAN's auto-encoder, ...)
         # before the optimizers see their parameters.
         self.G, self.D, self.loss, self.hooks = setup_models(cfg, self.G, self.D, self.data)
+        if cfg.train.sync_bn:
+            self.G = fastpath.sync_batchnorm(self.G, self.device, self.dist.world)
+            self.D = fastpath.sync_batchnorm(self.D, self.device, self.dist.world)
         self.G.to(self.device)
         self.D.to(self.device)
+        if cfg.train.channels_last:
+            fastpath.to_channels_last(self.G)
+            fastpath.to_channels_last(self.D)
+        self.amp = MixedPrecision(cfg.train.amp, self.device)
+        self._warn_fp16_penalties()
         self.opt_g, self.opt_d = build_optimizers(self.G, self.D, cfg.optim)
         self.ema = EMA(self.G, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.loader = BatchLoader(self.data.images, self.split.train, cfg.train.batch_size,
@@ -87,6 +96,12 @@ class Trainer:
         if self.dist.enabled:
             distributed.broadcast_module(self.G)
             distributed.broadcast_module(self.D)
+        # The step runs these; everything else (EMA, samples, tests, checkpoints) the plain modules.
+        self.G_fn = fastpath.compiled(self.G, cfg.train.compile, cfg.train.compile_backend)
+        self.D_fn = fastpath.compiled(self.D, cfg.train.compile, cfg.train.compile_backend)
+        # First iteration whose loss was not finite (-1: none yet), kept on the device so the
+        # step never waits for it; read where the loop syncs anyway (logging, tests, saving).
+        self._bad_at = torch.full((2,), -1, dtype=torch.long, device=self.device)  # d_loss, g_loss
         # Fixed z for the sample grids, from its own generator so it never shifts training RNG.
         self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
@@ -100,6 +115,18 @@ class Trainer:
             self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
 
     # ------------------------------------------------------------------ state
+    def _warn_fp16_penalties(self):
+        if self.amp.dtype is not torch.float16:
+            return
+        from ..hooks import warn
+
+        tc, mc = self.cfg.train, self.cfg.model
+        used = [n for n in INNER_GRADIENT if n in tc.tricks or tc.loss == n]
+        used += [n for n in ("gran", "gngan") if n in (mc.d_norm, mc.g_norm)]
+        if used:
+            warn(f"train.amp=fp16 with {', '.join(used)}: their inner gradient is taken unscaled and can "
+                 f"underflow in float16; train.amp=bf16 has float32's range")
+
     @staticmethod
     def _seed(seed: int):
         random.seed(seed)
@@ -115,6 +142,7 @@ class Trainer:
             "opt_G": self.opt_g.state_dict(), "opt_D": self.opt_d.state_dict(),
             "rng": capture_rng(), "loader": self.loader.state_dict(),
             "best": dict(self.best), "fixed_z": self.fixed_z, "hooks": self.hooks.state_dict(),
+            "amp": self.amp.state_dict(),
             "config": self.cfg.to_dict(),
         }
 
@@ -137,6 +165,7 @@ class Trainer:
         self.fixed_z = s["fixed_z"].cpu()
         self.best = dict(s["best"])
         self.hooks.load_state_dict(s.get("hooks", {}))
+        self.amp.load_state_dict(s.get("amp", {}))
         self.iteration = int(s["iteration"])
 
     def save(self, path: Path):
@@ -152,49 +181,78 @@ class Trainer:
 
     def step(self) -> Dict[str, torch.Tensor]:
         """One iteration; the loss and every trick act through ``self.hooks`` (gannorm.hooks)."""
-        cfg, H = self.cfg.train, self.hooks
+        cfg, H, amp = self.cfg.train, self.hooks, self.amp
         self.D.requires_grad_(True)
         for _ in range(cfg.d_steps):
             real, y = self.loader.next()
-            with torch.no_grad():
-                fake = call_g(self.G, self._z(real.shape[0]), y)
-            ctx = self._context("d", real, fake, y)
-            ctx.fake = H.d_input(H.d_fake(ctx.fake, ctx), ctx)
-            ctx.real = H.d_input(ctx.real, ctx)
-            ctx.d_real, ctx.d_fake = ctx.d(ctx.real), ctx.d(ctx.fake)
-            d_loss = self.loss.d_loss(ctx.d_real, ctx.d_fake) + H.d_penalty(ctx)
+            if cfg.channels_last:
+                real = fastpath.batch_to_channels_last(real)
+            with amp.autocast():
+                with torch.no_grad():
+                    fake = call_g(self.G_fn, self._z(real.shape[0]), y)
+                ctx = self._context("d", real, fake, y)
+                ctx.fake = H.d_input(H.d_fake(ctx.fake, ctx), ctx)
+                ctx.real = H.d_input(ctx.real, ctx)
+                # losses in float32 whatever the step's precision
+                ctx.d_real, ctx.d_fake = ctx.d(ctx.real).float(), ctx.d(ctx.fake).float()
+                d_loss = self.loss.d_loss(ctx.d_real, ctx.d_fake) + H.d_penalty(ctx)
             self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
+            amp.backward(d_loss, "d")
             if self.dist.enabled:
                 distributed.average_gradients(self.D, self.dist.world)
-            self.opt_d.step()
+            amp.step(self.opt_d, "d")
             H.after_d_step(ctx)
         d_ctx = ctx
         # G step: D's weights need no gradient, which saves their backward.
         self.D.requires_grad_(False)
-        ctx = self._context("g", d_ctx.real, call_g(self.G, self._z(real.shape[0]), y), y)
-        ctx.fake = H.d_input(ctx.fake, ctx)
-        ctx.d_fake = ctx.d(ctx.fake)
-        if H.g_needs_real:
-            ctx.d_real = ctx.d(ctx.real)
-        g_loss = self.loss.g_loss(ctx.d_fake, ctx.d_real) + H.g_penalty(ctx)
+        with amp.autocast():
+            ctx = self._context("g", d_ctx.real, call_g(self.G_fn, self._z(real.shape[0]), y), y)
+            ctx.fake = H.d_input(ctx.fake, ctx)
+            ctx.d_fake = ctx.d(ctx.fake).float()
+            if H.g_needs_real:
+                ctx.d_real = ctx.d(ctx.real).float()
+            g_loss = self.loss.g_loss(ctx.d_fake, ctx.d_real) + H.g_penalty(ctx)
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        amp.backward(g_loss, "g")
         if self.dist.enabled:
             distributed.average_gradients(self.G, self.dist.world)
-        self.opt_g.step()
+        amp.step(self.opt_g, "g")
         H.after_g_step(ctx)
         if self.ema is not None:
             self.ema.update(self.G)
         out = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
                "d_real": self.loss.summary(d_ctx.d_real), "d_fake": self.loss.summary(d_ctx.d_fake)}
-        if self.dist.enabled:  # every rank sees the same numbers, so all stop together on NaN
-            out = dict(zip(out, distributed.average_scalars(torch.stack([v.float() for v in out.values()]))))
+        # No host sync here: remember the first non-finite iteration on the device.
+        finite = torch.isfinite(torch.stack([out["d_loss"].float(), out["g_loss"].float()]))
+        self._bad_at = torch.where(finite | (self._bad_at >= 0), self._bad_at, self.iteration + 1)
         return {**out, **d_ctx.logs, **ctx.logs}
+
+    def check_finite(self, out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """At a sync point: raise if any loss since the last check was not finite.
+
+        With several processes the losses are averaged and the first bad iteration is the
+        minimum over ranks, so every rank sees the same numbers and all stop together.
+        """
+        bad = self._bad_at
+        if self.dist.enabled:
+            keys = ["d_loss", "g_loss", "d_real", "d_fake"]
+            avg = distributed.average_scalars(torch.stack([out[k].float() for k in keys]))
+            out = {**out, **dict(zip(keys, avg))}
+            bad = distributed.min_scalar(torch.where(bad < 0, torch.full_like(bad, 2**62), bad))
+            bad = torch.where(bad == 2**62, torch.full_like(bad, -1), bad)
+        first = [int(b) for b in bad.tolist()]
+        if max(first) >= 0:
+            it, which = min((b, k) for b, k in zip(first, ("d_loss", "g_loss")) if b >= 0)
+            kept = f"the last good checkpoint ({self.run.latest}) is intact" if self.run.latest.exists() \
+                else "no checkpoint was written yet"
+            raise GannormError(f"{which} stopped being finite at iteration {it} (now {float(out[which])}); "
+                               f"{kept}. Try a lower learning rate or another normalization")
+        return out
 
     def _context(self, phase: str, real, fake, y) -> StepContext:
         return StepContext(self.G, self.D, real, fake, y, iteration=self.iteration,
-                           iterations=self.cfg.train.iterations, phase=phase)
+                           iterations=self.cfg.train.iterations, phase=phase,
+                           d_fn=None if self.D_fn is self.D else self.D_fn)
 
     # ------------------------------------------------------------------ periodic work
     @property
@@ -221,6 +279,12 @@ class Trainer:
         return res.mean
 
     # ------------------------------------------------------------------ the loop
+    def _is_sync_point(self, it: int, last: bool) -> bool:
+        """Iterations where the loop reads losses or writes anything (the same on every rank)."""
+        cfg, ev = self.cfg.train, self.cfg.eval
+        return last or any(n and it % n == 0 for n in (
+            cfg.log_every, cfg.sample_every, cfg.checkpoint_every, ev.test_interval, ev.metrics_interval))
+
     def train(self) -> TrainResult:
         from tqdm import tqdm
 
@@ -237,16 +301,20 @@ class Trainer:
         start_it = self.iteration
         try:
             while self.iteration < cfg.iterations:
-                out = self.step()
+                try:
+                    out = self.step()
+                except Exception as e:
+                    err = fastpath.compile_error(e, cfg.compile)
+                    if err is None:
+                        raise
+                    raise err from None
                 it = self.iteration + 1
-                bad = [k for k in ("d_loss", "g_loss") if not torch.isfinite(out[k])]
-                if bad:
-                    kept = f"the last good checkpoint ({self.run.latest}) is intact" if self.run.latest.exists() \
-                        else "no checkpoint was written yet"
-                    raise GannormError(f"{bad[0]} became {float(out[bad[0]])} at iteration {it}; {kept}. "
-                                       f"Try a lower learning rate or another normalization")
                 self.iteration = it
                 last = it == cfg.iterations
+                if not self._is_sync_point(it, last):
+                    bar.update(1)
+                    continue  # nothing to log, test or save: no reason to wait for the device
+                out = self.check_finite(out)
                 logs = {}
                 if it % cfg.log_every == 0 or last:
                     logs.update({k: float(v) for k, v in out.items()})
