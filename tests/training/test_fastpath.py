@@ -55,7 +55,7 @@ class _SyncCounter:
         return counted
 
 
-@pytest.mark.parametrize("extra", [[], ["amp=bf16"]])
+@pytest.mark.parametrize("extra", [[], ["amp=bf16"], ["loss=began"]])  # BEGAN: k stays on the device
 def test_training_loop_syncs_only_at_log_points(tmp_path, monkeypatch, extra):
     """Between logs the loop never converts a tensor to a Python value: the syncs of a run
     do not grow with its length (3 vs 9 iterations, one sync point at the end of each)."""
@@ -179,3 +179,24 @@ def test_sync_bn_is_refused_on_cpu_with_several_processes_and_a_no_op_alone():
     assert fastpath.sync_batchnorm(net, torch.device("cpu"), 1) is net
     with pytest.raises(GannormError, match="train.sync_bn=true needs CUDA"):
         fastpath.sync_batchnorm(net, torch.device("cpu"), 2)
+
+
+def test_amp_without_autocast_support_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.amp, "is_autocast_available", lambda device_type: False)
+    with pytest.raises(GannormError, match=r"train.amp=bf16: torch has no autocast for device cpu; use train.amp=off"):
+        _trainer(tmp_path, "amp=bf16")
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_amp_on_a_cpu_without_native_bf16_warns_that_it_is_slow(tmp_path, monkeypatch, native):
+    """Measured on an AVX2 CPU: bf16 autocast ~20x slower than fp32 (benchmarks/RESULTS.md)."""
+    import warnings
+
+    from gannorm.training import amp
+
+    monkeypatch.setattr(amp, "cpu_has_native", lambda dtype: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer(tmp_path, "amp=bf16")
+    slow = [w for w in caught if "without native bf16" in str(w.message)]
+    assert len(slow) == (0 if native else 1)

@@ -69,7 +69,9 @@ class BEGAN(AdversarialLoss):
         if not 0 < gamma <= 1:
             raise GannormError(f"loss began: gamma must be in (0, 1], got {gamma}")
         self.gamma, self.lambda_k = float(gamma), float(lambda_k)
-        self.k = float(k0)
+        # k and the last means stay on the device (float64, as the Python float they replace):
+        # reading them every step would make the step wait for the GPU.
+        self.k = torch.tensor(float(k0), dtype=torch.float64)
         self._last = None
 
     def setup(self, env):
@@ -80,20 +82,21 @@ class BEGAN(AdversarialLoss):
 
     def d_loss(self, real_logits, fake_logits):
         lr, lf = real_logits.mean(), fake_logits.mean()
-        self._last = (float(lr.detach()), float(lf.detach()))
-        return lr - self.k * lf
+        self.k = self.k.to(lr.device)
+        self._last = (lr.detach().double(), lf.detach().double())
+        return lr - self.k.to(lr.dtype) * lf
 
     def g_loss(self, fake_logits, real_logits=None):
         return fake_logits.mean()
 
     def after_d_step(self, ctx):
         lr, lf = self._last
-        self.k = min(max(self.k + self.lambda_k * (self.gamma * lr - lf), 0.0), 1.0)
-        ctx.logs["began_k"] = torch.tensor(self.k)
-        ctx.logs["began_M"] = torch.tensor(lr + abs(self.gamma * lr - lf))
+        self.k = (self.k + self.lambda_k * (self.gamma * lr - lf)).clamp(0.0, 1.0)
+        ctx.logs["began_k"] = self.k.float()
+        ctx.logs["began_M"] = (lr + (self.gamma * lr - lf).abs()).float()
 
     def state_dict(self):
-        return {"k": self.k}
+        return {"k": float(self.k)}  # checkpoints are sync points anyway
 
     def load_state_dict(self, state):
-        self.k = float(state["k"])
+        self.k = torch.tensor(float(state["k"]), dtype=torch.float64)

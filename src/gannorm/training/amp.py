@@ -16,6 +16,7 @@ an unscaled output, which can underflow: prefer bf16 for those (a warning says s
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Dict
 
 import torch
@@ -25,6 +26,14 @@ from ..errors import GannormError
 MODES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: hooks whose loss takes d(output)/d(input) inside the step (double backprop)
 INNER_GRADIENT = ("gp", "r1", "dragan", "wgan_gp")
+
+
+def cpu_has_native(dtype: torch.dtype) -> bool:
+    """Whether this CPU computes ``dtype`` in hardware (else oneDNN emulates it, slowly)."""
+    cpu = torch.cpu
+    if dtype is torch.bfloat16:
+        return cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported()
+    return cpu._is_amx_fp16_supported()
 
 
 class MixedPrecision:
@@ -40,6 +49,10 @@ class MixedPrecision:
                                    f"use train.amp=off")
             if self.device_type == "cuda" and self.dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
                 raise GannormError("train.amp=bf16: this GPU has no bfloat16 support; use train.amp=fp16")
+            if self.device_type == "cpu" and not cpu_has_native(self.dtype):
+                warnings.warn(f"train.amp={mode} on a CPU without native {mode} instructions (AVX512-BF16/AMX): "
+                              f"autocast emulates it, measured ~20x slower than train.amp=off on an AVX2 CPU "
+                              f"(benchmarks/RESULTS.md); AMP is meant for GPUs", stacklevel=2)
         use_scaler = self.dtype is torch.float16
         self.scalers = {k: torch.amp.GradScaler(self.device_type, enabled=use_scaler) for k in ("d", "g")}
 
