@@ -9,13 +9,7 @@ from gannorm.metrics import reconstruction_error
 from gannorm.models.dcgan import DCGANGenerator
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: a second thread only adds spin-waiting, badly so on a shared 2-core box.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class LinearG(nn.Module):

@@ -63,10 +63,3 @@ def _check_norm(model, size, norm, **args):
 norm_params = pytest.mark.parametrize("norm", ALL_NORMS)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny nets run several times faster on one thread (and do not fight other jobs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

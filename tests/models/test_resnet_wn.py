@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn as nn
-from norm_matrix import check_norm, norm_params, one_thread  # noqa: F401 (fixture)
+from norm_matrix import check_norm, norm_params
 
 from gannorm.errors import GannormError
 from gannorm.models.resnet_wn import DownBlock, ResNetWNDiscriminator, ResNetWNGenerator, UpBlock, WNAddition

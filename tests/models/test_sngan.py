@@ -3,7 +3,7 @@ written out literally below, and Table 4's CIFAR ResNet map sizes (32 -> 16 -> 8
 import pytest
 import torch
 import torch.nn as nn
-from norm_matrix import check_norm, norm_params, one_thread  # noqa: F401 (fixture)
+from norm_matrix import check_norm, norm_params
 
 from gannorm.config import ModelConfig
 from gannorm.errors import GannormError

@@ -14,12 +14,7 @@ TINY = ["base_features=8", "z_dim=16", "batch_size=8", "log_every=1", "sample_ev
         "n_samples=4", "device=cpu", "d_norm=spectral"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _trainer(tmp_path, *over, name="run"):
