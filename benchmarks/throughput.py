@@ -88,6 +88,13 @@ def gannorm_step(model, norm, a, fast, tmp):
     return t.step
 
 
+def batch_source(a, device, out_range):
+    """Random real batches in G's output range (the network's cost does not depend on content)."""
+    images = torch.randint(0, 256, (512, 3, a.size, a.size), dtype=torch.uint8, device=device)
+    lo, hi = out_range
+    return lambda: images[torch.randint(len(images), (a.batch,), device=device)].float().mul_((hi - lo) / 255).add_(lo)
+
+
 def plain_step(G, D, a, device, *, channels_last=False, foreach=None, compile_mode=None, amp=None,
                out_range=(0.0, 1.0)):
     """One hand-written iteration on the given modules (see the module docstring)."""
@@ -101,14 +108,13 @@ def plain_step(G, D, a, device, *, channels_last=False, foreach=None, compile_mo
     od = torch.optim.RMSprop(D.parameters(), lr=1e-4, alpha=0.9, eps=1e-6, foreach=foreach)
     g = torch.compile(G) if compile_mode else G
     d = torch.compile(D) if compile_mode else D
-    images = torch.randint(0, 256, (512, 3, a.size, a.size), dtype=torch.uint8, device=device)
-    lo, hi = out_range
+    next_batch = batch_source(a, device, out_range)
 
     def autocast():
         return torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
 
     def step():
-        real = images[torch.randint(len(images), (a.batch,), device=device)].float().mul_((hi - lo) / 255).add_(lo)
+        real = next_batch()
         if channels_last:
             real = real.contiguous(memory_format=cl)
         with autocast():
@@ -195,12 +201,10 @@ def torchgan_step(G, D, a, device, tmp, out_range=(0.0, 1.0)):
                    [MinimaxGeneratorLoss(), MinimaxDiscriminatorLoss()], device=device,
                    checkpoints=f"{tmp}/torchgan/gan", recon=f"{tmp}/torchgan/images")
     tr.batch_size = a.batch
-    images = torch.randint(0, 256, (512, 3, a.size, a.size), dtype=torch.uint8, device=device)
-    lo, hi = out_range
+    next_batch = batch_source(a, device, out_range)
 
     def step():
-        idx = torch.randint(len(images), (a.batch,), device=device)
-        tr.real_inputs = images[idx].float().mul_((hi - lo) / 255).add_(lo)
+        tr.real_inputs = next_batch()
         tr.train_iter()
     return step
 

@@ -36,6 +36,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: "no non-finite loss yet" for Trainer._bad_at: larger than any iteration, so min() finds the first
+NEVER = 2**62
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -101,7 +105,7 @@ class Trainer:
         self.D_fn = fastpath.compiled(self.D, cfg.train.compile, cfg.train.compile_backend)
         # First iteration whose loss was not finite (-1: none yet), kept on the device so the
         # step never waits for it; read where the loop syncs anyway (logging, tests, saving).
-        self._bad_at = torch.full((2,), -1, dtype=torch.long, device=self.device)  # d_loss, g_loss
+        self._bad_at = torch.full((2,), NEVER, dtype=torch.long, device=self.device)  # d_loss, g_loss
         # Fixed z for the sample grids, from its own generator so it never shifts training RNG.
         self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
@@ -196,11 +200,7 @@ class Trainer:
                 # losses in float32 whatever the step's precision
                 ctx.d_real, ctx.d_fake = ctx.d(ctx.real).float(), ctx.d(ctx.fake).float()
                 d_loss = self.loss.d_loss(ctx.d_real, ctx.d_fake) + H.d_penalty(ctx)
-            self.opt_d.zero_grad(set_to_none=True)
-            amp.backward(d_loss, "d")
-            if self.dist.enabled:
-                distributed.average_gradients(self.D, self.dist.world)
-            amp.step(self.opt_d, "d")
+            self._update(d_loss, self.D, self.opt_d, "d")
             H.after_d_step(ctx)
         d_ctx = ctx
         # G step: D's weights need no gradient, which saves their backward.
@@ -212,11 +212,7 @@ class Trainer:
             if H.g_needs_real:
                 ctx.d_real = ctx.d(ctx.real).float()
             g_loss = self.loss.g_loss(ctx.d_fake, ctx.d_real) + H.g_penalty(ctx)
-        self.opt_g.zero_grad(set_to_none=True)
-        amp.backward(g_loss, "g")
-        if self.dist.enabled:
-            distributed.average_gradients(self.G, self.dist.world)
-        amp.step(self.opt_g, "g")
+        self._update(g_loss, self.G, self.opt_g, "g")
         H.after_g_step(ctx)
         if self.ema is not None:
             self.ema.update(self.G)
@@ -224,8 +220,16 @@ class Trainer:
                "d_real": self.loss.summary(d_ctx.d_real), "d_fake": self.loss.summary(d_ctx.d_fake)}
         # No host sync here: remember the first non-finite iteration on the device.
         finite = torch.isfinite(torch.stack([out["d_loss"].float(), out["g_loss"].float()]))
-        self._bad_at = torch.where(finite | (self._bad_at >= 0), self._bad_at, self.iteration + 1)
+        self._bad_at = torch.minimum(self._bad_at, torch.where(finite, NEVER, self.iteration + 1))
         return {**out, **d_ctx.logs, **ctx.logs}
+
+    def _update(self, loss: torch.Tensor, net: torch.nn.Module, opt: torch.optim.Optimizer, which: str):
+        """Backward (scaled under fp16), average gradients across ranks, step."""
+        opt.zero_grad(set_to_none=True)
+        self.amp.backward(loss, which)
+        if self.dist.enabled:
+            distributed.average_gradients(net, self.dist.world)
+        self.amp.step(opt, which)
 
     def check_finite(self, out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """At a sync point: raise if any loss since the last check was not finite.
@@ -238,11 +242,10 @@ class Trainer:
             keys = ["d_loss", "g_loss", "d_real", "d_fake"]
             avg = distributed.average_scalars(torch.stack([out[k].float() for k in keys]))
             out = {**out, **dict(zip(keys, avg))}
-            bad = distributed.min_scalar(torch.where(bad < 0, torch.full_like(bad, 2**62), bad))
-            bad = torch.where(bad == 2**62, torch.full_like(bad, -1), bad)
-        first = [int(b) for b in bad.tolist()]
-        if max(first) >= 0:
-            it, which = min((b, k) for b, k in zip(first, ("d_loss", "g_loss")) if b >= 0)
+            bad = distributed.min_scalar(bad)
+        first = bad.tolist()
+        if min(first) < NEVER:
+            it, which = min(zip(first, ("d_loss", "g_loss")))
             kept = f"the last good checkpoint ({self.run.latest}) is intact" if self.run.latest.exists() \
                 else "no checkpoint was written yet"
             raise GannormError(f"{which} stopped being finite at iteration {it} (now {float(out[which])}); "
