@@ -19,9 +19,14 @@ class Registry:
         self.kind = kind
         self._items: Dict[str, Callable[..., Any]] = {}
         self._help: Dict[str, str] = {}
+        self._attrs: Dict[str, Dict[str, Any]] = {}
 
-    def register(self, name: str, help: str | None = None):
-        """Decorator: ``@NORMS.register("weight")``. Names must be unique."""
+    def register(self, name: str, help: str | None = None, **attrs):
+        """Decorator: ``@NORMS.register("weight")``. Names must be unique.
+
+        Keyword arguments are properties of the entry that other parts ask about (e.g. a
+        metric's CLI flag), read back with ``attr(name, key)``.
+        """
 
         def deco(obj):
             if name in self._items and self._items[name] is not obj:
@@ -29,6 +34,7 @@ class Registry:
             self._items[name] = obj
             doc = help or (obj.__doc__ or "").strip().splitlines()[0:1]
             self._help[name] = doc if isinstance(doc, str) else (doc[0] if doc else "")
+            self._attrs[name] = dict(attrs)
             return obj
 
         return deco
@@ -52,6 +58,11 @@ class Registry:
             if "unexpected keyword" in str(e) or "positional argument" in str(e):
                 raise GannormError(f"{self.kind} {name!r}: {e}") from None
             raise
+
+    def attr(self, name: str, key: str, default: Any = None) -> Any:
+        """The property ``key`` given at registration of ``name`` (``default`` when not given)."""
+        self.get(name)
+        return self._attrs.get(name, {}).get(key, default)
 
     def names(self) -> List[str]:
         return sorted(self._items)
