@@ -24,6 +24,8 @@ Every hook is a no-op here, so a new trick overrides only the hooks it needs.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -84,6 +86,18 @@ def call_d(D: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None, **kw
     return D(x, y=y, **kw) if y is not None else D(x, **kw)
 
 
+@functools.lru_cache(maxsize=None)
+def _forward_takes_return_features(cls: type) -> bool:
+    params = inspect.signature(cls.forward).parameters.values()
+    return any(p.name == "return_features" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def returns_features(D: nn.Module) -> bool:
+    """Whether ``D(x, return_features=True)`` is part of D's signature. Asked of the signature,
+    not by catching TypeError, so a TypeError raised inside D's forward stays a visible bug."""
+    return _forward_takes_return_features(type(D))
+
+
 def call_g(G: nn.Module, z: torch.Tensor, y: Optional[torch.Tensor] = None):
     return G(z, y=y) if y is not None else G(z)
 
@@ -98,12 +112,10 @@ def base_module(net: nn.Module) -> nn.Module:
 def d_features(D: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None,
                layer: Optional[str] = None) -> torch.Tensor:
     if layer is None:
-        try:
-            out = call_d(D, x, y, return_features=True)
-        except TypeError:
+        if not returns_features(D):
             raise GannormError(f"this D ({type(D).__name__}) cannot return its features; "
-                               f"use the dcgan model or give the trick a layer name") from None
-        return out[1]
+                               f"use the dcgan model or give the trick a layer name")
+        return call_d(D, x, y, return_features=True)[1]
     names = dict(base_module(D).named_modules())
     if layer not in names:
         names = dict(D.named_modules())
@@ -234,11 +246,10 @@ class DWrapper(nn.Module):
 
 
 def d_features_and_out(D: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None):
-    try:
-        return call_d(D, x, y, return_features=True)
-    except TypeError:
+    if not returns_features(D):
         raise GannormError(f"this D ({type(D).__name__}) cannot return its features "
-                           f"(D(x, return_features=True)); use a model that can, e.g. dcgan") from None
+                           f"(D(x, return_features=True)); use a model that can, e.g. dcgan")
+    return call_d(D, x, y, return_features=True)
 
 
 @torch.no_grad()

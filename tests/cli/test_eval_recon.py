@@ -60,17 +60,19 @@ def test_eval_recon_plot_prints_stores_and_draws(run_dir):
     expected, best_it = _authors_final_test(run_dir, 32, 7)
     assert printed == pytest.approx(expected, rel=1e-3, abs=1e-5)
 
-    stored = json.loads((run_dir / "eval" / "recon-best-7steps.json").read_text())
+    path = next((run_dir / "eval").glob("recon-best-it*-7steps-*.json"))
+    stored = json.loads(path.read_text())
     assert stored["mean"] == pytest.approx(expected, rel=1e-4)
     assert stored["iteration"] == best_it and stored["n_images"] == 32 and len(stored["per_image"]) == 32
     assert len(stored["curve"]) == 8 and stored["curve"][-1] == pytest.approx(stored["mean"], rel=1e-6)
 
-    curve_png = run_dir / "eval" / "recon-best-7steps-curve.png"
-    pairs_png = run_dir / "eval" / "recon-best-7steps-pairs.png"
+    curve_png = path.with_name(path.stem + "-curve.png")
+    pairs_png = path.with_name(path.stem + "-pairs.png")
     assert f"wrote {curve_png}" in r.output and f"wrote {pairs_png}" in r.output
     assert Image.open(curve_png).size[0] > 100
-    # 32 (image, reconstruction) pairs, 8 per row: 8 rows of 28 px + torchvision's 2 px padding
-    assert Image.open(pairs_png).size == (8 * 30 + 2, 8 * 30 + 2)
+    # 32 (real, reconstruction) pairs, 8 per row of 28 px, under a row of column labels
+    w, h = Image.open(pairs_png).size
+    assert w > 8 * 30 and h > 4 * 30
 
 
 @pytest.mark.parametrize("args, match", [

@@ -96,6 +96,24 @@ class _TrainCommand(click.Command):
 
 
 
+def checkpoint_option(f):
+    # one rule for every command (gannorm.evaluation.DEFAULT_CHECKPOINT): the checkpoint the
+    # paper's final test scores, best.pt, when the run has one; else the newest
+    return click.option("--checkpoint", default="best", show_default=True,
+                        help="best (falls back to latest when the run has no best.pt), latest, or a "
+                             "checkpoint file.")(f)
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True,
+                        help="auto (the GPU when one is visible), cpu, cuda or cuda:N.")(f)
+
+
+def echo_err(line: str) -> None:
+    """A progress or provenance line: on stderr, so stdout keeps only the results."""
+    click.echo(line, err=True)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     # users get "gannorm: warning: ..." like errors, not Python's file/line/source dump
     print(f"gannorm: warning: {message}", file=file or sys.stderr)
@@ -110,4 +128,4 @@ def main():
 
 
 # sub-commands register themselves on ``cli`` when imported
-from . import data, eval, features, list_cmd, sample, study, train  # noqa: E402,F401
+from . import data, eval, export, features, list_cmd, sample, study, train  # noqa: E402,F401

@@ -1,28 +1,46 @@
-from __future__ import annotations
+"""``gannorm eval``: the reconstruction test and sample-quality figures of a run or an exported G.
 
+Its metric flags come from the ``METRICS`` registry (each entry's ``flag``), so a metric
+registered by a plug-in appears here with no edit to this file.
+"""
+from __future__ import annotations
 
 import click
 
 from ..errors import GannormError
+from . import checkpoint_option, cli, device_option, echo_err
 
-from . import cli
 
-@cli.command("eval")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--recon", is_flag=True, help="The paper's reconstruction error on the held-out final test set.")
-@click.option("--steps", type=int, default=None, help="z-optimisation steps (default: the run's eval.final_steps).")
-@click.option("--checkpoint", default="best", show_default=True, help="best, latest, or a checkpoint file.")
-@click.option("--n-images", type=int, default=None, help="Use only the first N held-out images.")
-@click.option("--chunk-size", type=int, default=None, help="Images optimised at once (memory only).")
-@click.option("--plot", is_flag=True, help="Write the per-step curve and a grid of (image, reconstruction) pairs.")
+def _metric_names():
+    from .. import metrics  # noqa: F401  (the built-in metrics register in METRICS)
+    from ..registry import METRICS
+
+    return [(n, METRICS.attr(n, "flag"), METRICS.help(n)) for n in METRICS.names() if METRICS.attr(n, "flag")]
+
+
+class _MetricFlagsCommand(click.Command):
+    """The command's own options plus one flag per registered metric."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        have = {o for p in params for o in getattr(p, "opts", [])}
+        extra = [click.Option([flag, f"metric_{name}"], is_flag=True, help=text)
+                 for name, flag, text in _metric_names() if flag not in have]
+        helps = [p for p in params if getattr(p, "name", None) == "help"]
+        return extra + [p for p in params if p not in helps] + helps
+
+
+@cli.command("eval", cls=_MetricFlagsCommand)
+@click.argument("run_dir", type=click.Path(exists=True))
+@click.option("--steps", type=int, default=None, help="--recon: z-optimisation steps (default: the run's eval.final_steps).")
+@checkpoint_option
+@click.option("--n-images", type=int, default=None, help="--recon: use only the first N held-out images.")
+@click.option("--chunk-size", type=int, default=None, help="--recon: images optimised at once (memory only).")
+@click.option("--plot", is_flag=True, help="--recon: write the per-step curve and a grid of (real, reconstruction) pairs.")
 @click.option("--restarts", type=int, default=0, show_default=True,
-              help="Extra random starts per image, best kept (not the paper's protocol; for multimodal G).")
-@click.option("--fid", is_flag=True, help="Frechet distance (Heusel et al. 2017) of generated vs real features.")
-@click.option("--kid", is_flag=True, help="Kernel distance, unbiased MMD^2 (Binkowski et al. 2018).")
-@click.option("--is", "is_", is_flag=True, help="Inception score of generated images (Salimans et al. 2016).")
-@click.option("--pr", is_flag=True, help="Improved precision and recall, k=3 (Kynkaanniemi et al. 2019).")
+              help="--recon: extra random starts per image, best kept (not the paper's protocol; for multimodal G).")
 @click.option("--extractor", default="efficientnet_lite0", show_default=True,
-              help="Features for --fid/--kid/--is/--pr: efficientnet_lite0[:SIZE] (offline), inception:PATH "
+              help="Features for the sample-quality metrics: efficientnet_lite0[:SIZE] (offline), inception:PATH "
                    "(pt_inception-2015-12-05 weights file), domain:PATH (gannorm features train).")
 @click.option("--n-gen", type=int, default=10_000, show_default=True, help="Generated images (FID: 10k+ by convention).")
 @click.option("--n-real", type=int, default=None, help="Real images (default: all of --real-split).")
@@ -31,25 +49,33 @@ from . import cli
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images per feature-extraction batch.")
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True, help="KID subset size (100 subsets).")
 @click.option("--no-cache", is_flag=True, help="Recompute the real images' reference statistics.")
-def eval_cmd(run_dir, recon, steps, checkpoint, n_images, chunk_size, plot, restarts, fid, kid, is_, pr, extractor, n_gen,
-             n_real, real_split, batch_size, kid_subset_size, no_cache):
-    """Evaluate a trained run; results go to RUN_DIR/eval/ and are printed."""
-    from ..metrics.recon_run import final_recon_test
+@click.option("--data-root", default=None,
+              help="Read the real images from here instead of the run's data.root (the data moved).")
+@device_option
+def eval_cmd(run_dir, steps, checkpoint, n_images, chunk_size, plot, restarts, extractor, n_gen, n_real, real_split,
+             batch_size, kid_subset_size, no_cache, data_root, device, **flags):
+    """Evaluate a trained run (RUN_DIR, or a file from gannorm export); results go to RUN_DIR/eval/
+    (FILE-eval/ beside a file) and are printed. Only --recon and the real side of FID/KID/PR read
+    the data."""
+    from ..evaluation import evaluate_run_lines, final_recon_test
+    from ..metrics.fidelity import feature_metrics
+    from ..training import resolve_device
 
-    fidelity = [m for m, on in (("fid", fid), ("kid", kid), ("is", is_), ("pr", pr)) if on]
+    chosen = [name for name, _, _ in _metric_names() if flags.get(f"metric_{name}")]
+    if not chosen:
+        raise GannormError(f"nothing to evaluate: pass {', '.join(f for _, f, _ in _metric_names())}")
+    dev = resolve_device(device)
+    fidelity = [m for m in chosen if m in feature_metrics()]
     if fidelity:
-        from ..metrics.evaluate import evaluate_run_lines
-
         for line in evaluate_run_lines(run_dir, metrics=fidelity, checkpoint=checkpoint, extractor=extractor,
                                        n_gen=n_gen, n_real=n_real, real_split=real_split, batch_size=batch_size,
-                                       kid_subset_size=kid_subset_size, use_cache=not no_cache):
+                                       kid_subset_size=kid_subset_size, use_cache=not no_cache, device=dev,
+                                       data_root=data_root, log=echo_err):
             click.echo(line)
-    if not recon:
-        if fidelity:
-            return
-        raise GannormError("nothing to evaluate: pass --recon and/or --fid, --kid, --is, --pr")
-    ft = final_recon_test(run_dir, steps=steps, checkpoint=checkpoint, n_images=n_images,
-                          chunk_size=chunk_size, restarts=restarts, plot=plot)
-    click.echo(ft.summary)
-    for p in ft.figures:
-        click.echo(f"wrote {p}")
+    if "recon" in chosen:
+        ft = final_recon_test(run_dir, steps=steps, checkpoint=checkpoint, n_images=n_images,
+                              chunk_size=chunk_size, restarts=restarts, plot=plot, device=dev,
+                              data_root=data_root, log=echo_err)
+        click.echo(ft.summary)
+        for p in ft.figures:
+            click.echo(f"wrote {p}")

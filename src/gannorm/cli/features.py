@@ -60,8 +60,7 @@ def train_features(data_name, root, image_size, channels, args, n_images, epochs
         if n_images < len(images):
             idx = np.sort(np.random.RandomState(seed).choice(len(images), n_images, replace=False))
             images, labels = images[idx], labels[idx]
-    n_classes = max(len(data.class_names), int(data.labels.max()) + 1)
-    net, meta = train_domain_classifier(np.asarray(images), labels, n_classes=n_classes, epochs=epochs,
+    net, meta = train_domain_classifier(np.asarray(images), labels, n_classes=data.n_classes, epochs=epochs,
                                         batch_size=batch_size, lr=lr, seed=seed, progress=not quiet)
     desc = data.description + (f", random {len(images)} (seed {seed})" if n_images and n_images < len(data) else "")
     path = save_domain_classifier(net, meta, out, data.class_names, desc)

@@ -24,7 +24,8 @@ def train(config, overrides, run_dir, resume_dir, quiet):
     train.iterations), and every state is restored: weights, optimizers, EMA,
     normalization buffers, RNGs, data order and the iteration count.
     """
-    from ..training import RunDir, Trainer
+    from ..evaluation import make_trainer
+    from ..training import RunDir
 
     if config and "=" in config and not Path(config).exists():
         overrides, config = (config,) + tuple(overrides), None
@@ -33,10 +34,10 @@ def train(config, overrides, run_dir, resume_dir, quiet):
         if config:
             raise GannormError("give either CONFIG or --resume RUN_DIR (a resumed run uses its own config.yaml)")
         cfg = config_mod.load(run.config, list(overrides))
-        trainer = Trainer(cfg, run.root, quiet=quiet, resume=True)
+        trainer = make_trainer(cfg, run.root, quiet=quiet, resume=True)
     else:
         cfg = config_mod.load(config, list(overrides))
-        trainer = Trainer(cfg, Path(run_dir) if run_dir else _default_run_dir(config), quiet=quiet)
+        trainer = make_trainer(cfg, Path(run_dir) if run_dir else _default_run_dir(config), quiet=quiet)
     if not quiet and trainer.is_main:
         click.echo(f"run directory: {trainer.run.root}  (data: {trainer.data.description}; "
                    f"{len(trainer.split.train)} train / {len(trainer.split.final_test)} held out; "

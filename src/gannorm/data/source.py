@@ -41,6 +41,28 @@ class ImageData:
     def size(self) -> int:
         return self.images.shape[2]
 
+    @property
+    def n_classes(self) -> Optional[int]:
+        """Number of classes (None when the data has no labels)."""
+        if self.labels is None or len(self.labels) == 0:
+            return None
+        return max(len(self.class_names), int(self.labels.max()) + 1)
+
+    def spec(self) -> "ImageSpec":
+        return ImageSpec(self.size, self.channels, self.n_classes, list(self.class_names), self.description)
+
+
+@dataclass
+class ImageSpec:
+    """What a model built for some data needs to know about it, without the images: a
+    checkpoint stores this so a generator can be rebuilt where the data is absent."""
+
+    size: int
+    channels: int
+    n_classes: Optional[int] = None
+    class_names: List[str] = field(default_factory=list)
+    description: str = ""
+
 
 def convert(data: ImageData, image_size: int | None, channels: int | None) -> ImageData:
     """Resize (bilinear, antialiased; center-crop to square first) and convert channels."""

@@ -19,19 +19,53 @@ figures come from); what we add is input checking (a KID subset larger than the 
 reduced with a warning instead of torch-fidelity's hard failure; too few samples for a
 non-singular covariance warns with the count needed) and one calling convention, so the
 metrics register in ``METRICS`` like any other plug-in. Each registered metric is
-``fn(real: FeatureSet | None, gen: FeatureSet, **options) -> dict`` of plain floats.
+``fn(real: FeatureSet | None, gen: FeatureSet, **options) -> dict`` of plain floats, and its
+registration carries what the rest of the package asks about it (``feature_metric``):
+
+    flag     the ``gannorm eval`` option that switches it on, e.g. ``--kid``
+    key      the result key holding the figure (the record's ``value``)
+    fmt      record -> the figure as printed, e.g. ``KID 0.012 +- 0.003 (100 subsets of 1000)``
+    logged   result keys logged during training as ``<key>_<extractor>``
+    needs_real   whether it compares with real images
+    options  {function parameter: evaluation setting} passed on, e.g. KID's subset size
+    check    (n_real, n_gen, settings) -> None, raising before any feature is extracted
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import GannormError
 from ..registry import METRICS
+
+
+def feature_metric(name: str, *, help: str, key: Optional[str] = None, fmt: Callable[[dict], str],
+                   logged: Optional[Sequence[str]] = None, needs_real: bool = True,
+                   options: Optional[Dict[str, str]] = None,
+                   check: Optional[Callable[[Optional[int], int, dict], None]] = None):
+    """Register a sample-quality metric on features in ``METRICS`` with its attributes."""
+    key = key or name
+    return METRICS.register(name, help=help, kind="features", flag=f"--{name}", key=key, fmt=fmt,
+                            logged=tuple(logged or (key,)), needs_real=needs_real, options=dict(options or {}),
+                            check=check)
+
+
+def feature_metrics() -> List[str]:
+    """Names of the registered sample-quality metrics (those computed on extractor features)."""
+    return [n for n in METRICS.names() if METRICS.attr(n, "kind") == "features"]
+
+
+def _at_least(n_min: int, what: str, real_too: bool = True):
+    def check(n_real: Optional[int], n_gen: int, settings: dict) -> None:
+        for count, side in ((n_gen, "generated"), (n_real if real_too else None, "real")):
+            if count is not None and count < n_min:
+                raise GannormError(f"{what} needs at least {n_min} {side} images, got {count}; "
+                                   f"raise {'--n-gen' if side == 'generated' else '--n-real'}")
+    return check
 
 
 class FidelityWarning(UserWarning):
@@ -110,7 +144,8 @@ def fid_from_stats(mu1, sigma1, mu2, sigma2) -> float:
     return float(out["frechet_inception_distance"])
 
 
-@METRICS.register("fid", help="Frechet distance of feature Gaussians (Heusel et al. 2017); lower is better")
+@feature_metric("fid", help="Frechet distance of feature Gaussians (Heusel et al. 2017); lower is better",
+                fmt=lambda r: f"FID {r['value']:.4g}", check=_at_least(2, "FID"))
 def fid(real: FeatureSet, gen: FeatureSet) -> Dict[str, float]:
     """FID between two feature sets; warns when either has fewer than d + 1 samples."""
     mu_r, s_r = real.stats()
@@ -158,7 +193,18 @@ def kid_from_features(real: torch.Tensor, gen: torch.Tensor, subsets: int = 100,
             "kid_subsets": subsets, "kid_subset_size": subset_size}
 
 
-@METRICS.register("kid", help="Kernel distance, unbiased MMD^2 with a cubic kernel (Binkowski et al. 2018)")
+def _kid_check(n_real, n_gen, settings):
+    _at_least(2, "KID")(n_real, n_gen, settings)
+    if settings.get("kid_subset_size", 2) < 2 or settings.get("kid_subsets", 1) < 1:
+        raise GannormError(f"KID needs a subset size >= 2 and >= 1 subset, got --kid-subset-size "
+                           f"{settings.get('kid_subset_size')} and {settings.get('kid_subsets')} subsets")
+
+
+@feature_metric("kid", help="Kernel distance, unbiased MMD^2 with a cubic kernel (Binkowski et al. 2018)",
+                fmt=lambda r: f"KID {r['value']:.4g} +- {r['kid_std']:.2g} ({r['kid_subsets']} subsets of "
+                              f"{r['kid_subset_size']})",
+                options={"subsets": "kid_subsets", "subset_size": "kid_subset_size", "seed": "seed"},
+                check=_kid_check)
 def kid(real: FeatureSet, gen: FeatureSet, subsets: int = 100, subset_size: int = 1000,
         seed: int = 0) -> Dict[str, float]:
     if real.features is None or gen.features is None:
@@ -169,7 +215,10 @@ def kid(real: FeatureSet, gen: FeatureSet, subsets: int = 100, subset_size: int 
 
 # ----------------------------------------------------------------------------- IS
 
-def inception_score_from_logits(logits: torch.Tensor, splits: int = 10, shuffle: bool = True,
+IS_SPLITS = 10
+
+
+def inception_score_from_logits(logits: torch.Tensor, splits: int = IS_SPLITS, shuffle: bool = True,
                                 seed: int = 2020) -> Dict[str, float]:
     """IS = exp(E_x KL(p(y|x) || p(y))) per split, p(y) the split's mean (Salimans et al. 2016).
 
@@ -181,15 +230,17 @@ def inception_score_from_logits(logits: torch.Tensor, splits: int = 10, shuffle:
     if splits < 1:
         raise GannormError(f"IS needs splits >= 1, got {splits}")
     if len(logits) < splits:
-        _warn(f"IS from {len(logits)} images in {splits} splits; reduced to {len(logits)} splits")
-        splits = len(logits)
+        # a split of one image has p(y) = p(y|x): KL 0 and IS exactly 1 whatever G makes
+        raise GannormError(f"IS in {splits} splits needs at least {splits} images, got {len(logits)}")
     out = isc_features_to_metric(logits.float(), splits=splits, shuffle=shuffle, rng_seed=seed)
     return {"is": float(out["inception_score_mean"]), "is_std": float(out["inception_score_std"]),
             "is_splits": splits}
 
 
-@METRICS.register("is", help="Inception score from the extractor's class logits (Salimans et al. 2016); higher is better")
-def inception_score(real: Optional[FeatureSet], gen: FeatureSet, splits: int = 10, shuffle: bool = True,
+@feature_metric("is", help="Inception score from the extractor's class logits (Salimans et al. 2016); higher is better",
+                fmt=lambda r: f"IS {r['value']:.4g} +- {r['is_std']:.2g} ({r['is_splits']} splits)",
+                needs_real=False, check=_at_least(IS_SPLITS, f"IS in {IS_SPLITS} splits", real_too=False))
+def inception_score(real: Optional[FeatureSet], gen: FeatureSet, splits: int = IS_SPLITS, shuffle: bool = True,
                     seed: int = 2020) -> Dict[str, float]:
     if gen.logits is None:
         raise GannormError("IS needs class logits and this feature extractor has no classifier head")
@@ -198,7 +249,10 @@ def inception_score(real: Optional[FeatureSet], gen: FeatureSet, splits: int = 1
 
 # ----------------------------------------------------------------------------- precision / recall
 
-def precision_recall_from_features(real: torch.Tensor, gen: torch.Tensor, k: int = 3) -> Dict[str, float]:
+PR_K = 3
+
+
+def precision_recall_from_features(real: torch.Tensor, gen: torch.Tensor, k: int = PR_K) -> Dict[str, float]:
     """Improved precision/recall (Kynkaanniemi et al. 2019) with k-NN balls, k = 3."""
     from torch_fidelity.metric_prc import prc_features_to_metric
 
@@ -211,11 +265,12 @@ def precision_recall_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
     return {"precision": float(out["precision"]), "recall": float(out["recall"]), "pr_k": k}
 
 
-@METRICS.register("pr", help="Improved precision and recall, k-NN balls with k=3 (Kynkaanniemi et al. 2019)")
-def precision_recall(real: FeatureSet, gen: FeatureSet, k: int = 3) -> Dict[str, float]:
+@feature_metric("pr", help="Improved precision and recall, k-NN balls with k=3 (Kynkaanniemi et al. 2019)",
+                key="precision", logged=("precision", "recall"),
+                fmt=lambda r: f"precision {r['value']:.3f}, recall {r['recall']:.3f} (k={r['pr_k']})",
+                check=_at_least(PR_K + 1, f"precision/recall with k={PR_K}"))
+def precision_recall(real: FeatureSet, gen: FeatureSet, k: int = PR_K) -> Dict[str, float]:
     if real.features is None or gen.features is None:
         raise GannormError("precision/recall needs the features themselves, not only their statistics")
     return precision_recall_from_features(real.features, gen.features, k)
 
-
-FIDELITY_METRICS = ("fid", "kid", "is", "pr")

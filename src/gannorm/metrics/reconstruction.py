@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import GannormError
+from ..registry import METRICS
 
 #: Of the estimated free memory, the share a chunk's activations may take.
 MEMORY_SHARE = 0.5
@@ -46,6 +47,7 @@ class ReconResult:
     steps: int
     restarts: int
     chunk_size: int  # images optimised at once (does not change the result)
+    labels: Optional[torch.Tensor] = None  # (N,) the class each image was reconstructed as (conditional G)
 
     def to_dict(self) -> dict:
         return {"mean": self.mean, "steps": self.steps, "restarts": self.restarts,
@@ -91,12 +93,26 @@ def _as_unit_images(images) -> torch.Tensor:
     return images
 
 
+def _check_labels(generator, labels, n: int) -> Optional[torch.Tensor]:
+    k = getattr(generator, "n_classes", None)
+    if k is None:
+        if labels is not None:
+            raise GannormError("reconstruction got labels but the generator is not conditional (no n_classes)")
+        return None
+    labels = torch.arange(n) % k if labels is None else torch.as_tensor(labels).long().flatten().cpu()
+    if labels.shape[0] != n or (n and not 0 <= int(labels.min()) <= int(labels.max()) < k):
+        raise GannormError(f"reconstruction labels must be {n} classes in 0..{k - 1}, got shape "
+                           f"{tuple(labels.shape)} with values {int(labels.min())}..{int(labels.max())}")
+    return labels
+
+
 def _output_shape(generator, z_dim: int, dev) -> torch.Size:
     with torch.no_grad():
         return generator(torch.zeros(1, z_dim, device=dev)).shape[1:]
 
 
-def _check_args(steps, lr, restarts, clamp, chunk_size, authors_batch):
+def check_settings(steps, lr=0.01, restarts=0, clamp=None, chunk_size=None, authors_batch=32):
+    """Refuse settings no score can come from, before any work (``reconstruction_error`` calls it too)."""
     if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
         raise GannormError(f"reconstruction steps must be a positive integer, got {steps!r}")
     if not lr > 0:
@@ -155,11 +171,15 @@ def auto_chunk_size(generator, n: int, dev: torch.device) -> int:
     return int(-(-n // n_chunks))
 
 
+@METRICS.register("recon", help="The paper's reconstruction error of held-out images, min_z ||G(z) - x||^2 / D "
+                                "(Xiang & Li 2017); lower is better",
+                  kind="reconstruction", flag="--recon", key="mean",
+                  fmt=lambda r: f"reconstruction error: {r['mean']:.5f} (MSE per pixel value, [0,1] scale)")
 def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: float = 0.01,
                          restarts: int = 0, alpha: float = 0.9, eps: float = 1e-6,
                          clamp: Optional[float] = None, authors_batch: float = 32,
                          chunk_size: Optional[int] = None, seed: int = 0,
-                         device: Optional[torch.device] = None) -> ReconResult:
+                         device: Optional[torch.device] = None, labels=None) -> ReconResult:
     """The paper's reconstruction error: r(x) = min_z ||G(z) - x||^2 / (C*H*W), pixels in [0,1].
 
     Each image's z starts at 0 and takes ``steps`` RMSProp steps on its own error; the
@@ -184,12 +204,15 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
         chunk_size: images optimised at once; memory and speed only, the result does not
             depend on it. None = as many as memory allows (``auto_chunk_size``).
         device: where to compute; default G's device.
+        labels: (N,) classes for a conditional G (one with ``n_classes``), e.g. the images'
+            own labels (``recon_labels``); default image index mod ``n_classes``, a rule of
+            the image's place in the set, so chunking never changes which class it gets.
 
     Returns:
         ``ReconResult`` with the mean, the per-image errors, the recovered z and the
         mean-error-per-step curve (of the z = 0 start, the paper's protocol).
     """
-    _check_args(steps, lr, restarts, clamp, chunk_size, authors_batch)
+    check_settings(steps, lr, restarts, clamp, chunk_size, authors_batch)
     z_dim = getattr(generator, "z_dim", None)
     if not isinstance(z_dim, int):
         raise GannormError(f"the generator ({type(generator).__name__}) has no integer z_dim attribute; "
@@ -198,6 +221,7 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
     dev = torch.device(device) if device is not None else _device_of(generator)
     out_range = getattr(generator, "output_range", (0.0, 1.0))
     n = x_all.shape[0]
+    labels = _check_labels(generator, labels, n)
     was_training = generator.training
     flags = [p.requires_grad for p in generator.parameters()]
     # Frozen, in eval mode (BN uses its running statistics), as the authors' test(); frozen
@@ -222,7 +246,8 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
             curve = torch.zeros(steps + 1, dtype=torch.float64, device=dev)
             for s in range(0, n, chunk):
                 x = x_all[s:s + chunk].to(dev)
-                errs, z = _optimise(generator, x, z0[s:s + chunk].to(dev), steps, lr, alpha, eps,
+                y = None if labels is None else labels[s:s + chunk].to(dev)
+                errs, z = _optimise(generator, x, z0[s:s + chunk].to(dev), y, steps, lr, alpha, eps,
                                     clamp, out_range, 1.0 / authors_batch, curve)
                 errs, z = errs.cpu(), z.cpu()
                 better = errs < best_err[s:s + chunk]
@@ -238,17 +263,30 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
         raise GannormError("reconstruction produced non-finite errors: the generator outputs NaN/inf "
                            "(a diverged checkpoint?); evaluate an earlier or the best checkpoint")
     return ReconResult(float(best_err.mean()), best_err, best_z, [float(v) for v in curve_sum],
-                       steps, restarts, chunk)
+                       steps, restarts, chunk, labels)
 
 
-def _optimise(g, x, z0, steps, lr, alpha, eps, clamp, out_range, scale, curve):
+def recon_labels(generator: torch.nn.Module, labels, indices) -> Optional[torch.Tensor]:
+    """The classes a conditional G reconstructs the images ``indices`` of a dataset as: the
+    images' own labels when the data has them; None otherwise (``reconstruction_error`` then
+    uses image index mod classes) and for an unconditional G."""
+    if getattr(generator, "n_classes", None) is None or labels is None:
+        return None
+    return torch.as_tensor(np.asarray(labels)[np.asarray(indices)], dtype=torch.long)
+
+
+def _generate(g, z, y):
+    return g(z) if y is None else g(z, y=y)
+
+
+def _optimise(g, x, z0, y, steps, lr, alpha, eps, clamp, out_range, scale, curve):
     """One chunk: returns the final per-image errors and z; adds the per-step error sums to
     ``curve`` (kept on the device, so a GPU never waits for a copy inside the loop)."""
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.RMSprop([z], lr=lr, alpha=alpha, eps=eps)
     with torch.enable_grad():
         for i in range(steps):
-            per = (_to_unit(g(z), out_range) - x).pow(2).flatten(1).mean(1)
+            per = (_to_unit(_generate(g, z, y), out_range) - x).pow(2).flatten(1).mean(1)
             curve[i] += per.detach().sum()
             opt.zero_grad(set_to_none=True)
             (per.sum() * scale).backward()
@@ -257,6 +295,6 @@ def _optimise(g, x, z0, steps, lr, alpha, eps, clamp, out_range, scale, curve):
                 with torch.no_grad():
                     z.clamp_(-clamp, clamp)
     with torch.no_grad():
-        per = (_to_unit(g(z), out_range) - x).pow(2).flatten(1).mean(1)
+        per = (_to_unit(_generate(g, z, y), out_range) - x).pow(2).flatten(1).mean(1)
     curve[steps] += per.sum()
     return per, z.detach()

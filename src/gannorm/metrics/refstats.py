@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -48,20 +50,28 @@ def cache_path(key: Dict, root: Optional[Path] = None) -> Path:
     return (root or cache_root()) / f"{slug}-{h}.pt"
 
 
+def _read_cache(path: Path) -> Optional[dict]:
+    """The cache file's contents; None when absent, truncated or not ours (then recomputed and
+    overwritten). Other failures (permissions, a full disk) are not a stale cache and propagate."""
+    if not path.exists() or not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        return None
+    try:
+        s = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError):  # damaged archive, or objects not ours
+        return None
+    return s if isinstance(s, dict) else None
+
+
 def reference_features(extractor: FeatureExtractor, images: np.ndarray, *, dataset: str, split: str,
                        batch_size: int = 64, use_cache: bool = True, root: Optional[Path] = None,
                        progress: bool = False) -> tuple[FeatureSet, bool, Path]:
     """(features of the real ``images``, whether they came from the cache, the cache file)."""
     key = cache_key(dataset, split, extractor, len(images), images_digest(images))
     path = cache_path(key, root)
-    if use_cache and path.exists():
-        try:
-            s = torch.load(path, map_location="cpu", weights_only=True)
-            if s.get("format") == FORMAT and s.get("key") == key:
-                return FeatureSet(features=s["features"], mu=s["mu"].numpy(), sigma=s["sigma"].numpy(),
-                                  n=int(s["key"]["n"])), True, path
-        except Exception:  # a truncated or foreign file is recomputed and overwritten
-            pass
+    s = _read_cache(path) if use_cache else None
+    if s is not None and s.get("format") == FORMAT and s.get("key") == key:
+        return FeatureSet(features=s["features"], mu=s["mu"].numpy(), sigma=s["sigma"].numpy(),
+                          n=int(s["key"]["n"])), True, path
     feats, _ = extract_images(extractor, images, batch_size, progress=progress)
     mu, sigma = feature_statistics(feats)
     if use_cache:

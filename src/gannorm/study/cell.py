@@ -17,9 +17,8 @@ import torch
 
 from .. import config as config_mod
 from ..errors import GannormError
-from ..metrics.recon_run import final_recon_test
-from ..training import RunDir, Trainer
-from ..training.load import load_generator
+from ..evaluation import final_recon_test, make_trainer, open_generator
+from ..training import RunDir
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
 from . import stability
@@ -30,13 +29,13 @@ def run_cell(config_path: str, run_dir: str, final_steps: int | None, final_imag
     t0 = time.time()
     cfg = config_mod.load(config_path)
     resume = RunDir(run_dir).latest.exists()
-    trainer = Trainer(cfg, run_dir, quiet=True, resume=resume)
+    trainer = make_trainer(cfg, run_dir, quiet=True, resume=resume)
     res = trainer.train()
     # the same final test as `gannorm eval RUN --recon` (best checkpoint, held-out final set)
     final = final_recon_test(run_dir, steps=final_steps, checkpoint="best", n_images=final_images)
 
     # diversity of the final (EMA) generator against real training images, both on [0,1]
-    _, _, _, data, g, _ = load_generator(run_dir, "latest", ema=True)
+    g, data = open_generator(run_dir, "latest", ema=True).G, trainer.data
     with torch.no_grad():
         z = torch.randn(diversity_samples, g.z_dim, generator=torch.Generator().manual_seed(0))
         lo, hi = getattr(g, "output_range", (0.0, 1.0))

@@ -12,6 +12,7 @@ loading works and a downloaded checkpoint cannot run code.
 from __future__ import annotations
 
 import random
+import zipfile
 from pathlib import Path
 from typing import Any, Dict
 
@@ -53,6 +54,9 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> Dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise GannormError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not a checkpoint
+        raise GannormError(f"{path} is not a PyTorch checkpoint (not a torch.save file); give a run directory, "
+                           f"RUN/checkpoints/*.pt or a file from `gannorm export`")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # a truncated or foreign file: say which

@@ -6,7 +6,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -16,13 +16,14 @@ from ..config import Config
 from ..data import BatchLoader, holdout_split, load_data
 from ..errors import GannormError
 from ..hooks import StepContext, call_g
-from ..metrics.reconstruction import reconstruction_error
+from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
 from ..tricks import setup_models
 from . import distributed, fastpath
 from .amp import INNER_GRADIENT, MixedPrecision
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .ema import EMA
+from .generator_spec import generator_spec
 from .logging import MetricsLog
 from .optim import build_optimizers
 from .rundir import RunDir
@@ -52,8 +53,17 @@ class TrainResult:
 class Trainer:
     """Builds everything from a ``Config`` and trains into a run directory."""
 
-    def __init__(self, cfg: Config, run_dir: str | Path, *, quiet: bool = False, resume: bool = False):
+    def __init__(self, cfg: Config, run_dir: str | Path, *, quiet: bool = False, resume: bool = False,
+                 periodic: Sequence[Callable[["Trainer", int, bool], Dict[str, float]]] = ()):
+        """``periodic``: callables ``(trainer, iteration, last) -> {name: value}`` run at every
+        sync point after the running test; their values are logged. The sample-quality
+        metrics of ``eval.metrics`` arrive this way (``gannorm.evaluation.make_trainer``), so
+        the training loop never imports the evaluation built on top of it."""
         self.cfg, self.quiet = cfg, quiet
+        self.periodic = list(periodic)
+        if cfg.eval.metrics and not self.periodic:
+            raise GannormError(f"eval.metrics={list(cfg.eval.metrics)} needs the periodic evaluation: build the "
+                               f"trainer with gannorm.evaluation.make_trainer(cfg, run_dir), or set eval.metrics=[]")
         self.run = RunDir(Path(run_dir))
         if not resume and self.run.latest.exists():
             raise GannormError(f"{self.run.root} already holds a run; use --resume {self.run.root} "
@@ -81,6 +91,7 @@ class Trainer:
         # The loss and the tricks may wrap G and D (conditional GAN, BEGAN's auto-encoder, ...)
         # before the optimizers see their parameters.
         self.G, self.D, self.loss, self.hooks = setup_models(cfg, self.G, self.D, self.data)
+        self.generator_spec = generator_spec(cfg, self.data, self.G)  # in every checkpoint: G without the data
         if cfg.train.sync_bn:
             self.G = fastpath.sync_batchnorm(self.G, self.device, self.dist.world)
             self.D = fastpath.sync_batchnorm(self.D, self.device, self.dist.world)
@@ -148,6 +159,7 @@ class Trainer:
             "best": dict(self.best), "fixed_z": self.fixed_z, "hooks": self.hooks.state_dict(),
             "amp": self.amp.state_dict(),
             "config": self.cfg.to_dict(),
+            "generator_spec": self.generator_spec,
         }
 
     def _load(self, path: Path):
@@ -276,9 +288,10 @@ class Trainer:
         return path
 
     def running_test(self) -> float:
-        imgs = torch.from_numpy(np.ascontiguousarray(self.data.images[self.split.running_test]))
+        idx = self.split.running_test
+        imgs = torch.from_numpy(np.ascontiguousarray(self.data.images[idx]))
         res = reconstruction_error(self.G, imgs, steps=self.cfg.eval.test_steps, lr=self.cfg.eval.test_lr,
-                                   device=self.device)
+                                   device=self.device, labels=recon_labels(self.G, self.data.labels, idx))
         return res.mean
 
     # ------------------------------------------------------------------ the loop
@@ -290,8 +303,6 @@ class Trainer:
 
     def train(self) -> TrainResult:
         from tqdm import tqdm
-
-        from ..metrics.evaluate import periodic_fidelity
 
         cfg, ev = self.cfg.train, self.cfg.eval
         last_grid = None
@@ -330,7 +341,8 @@ class Trainer:
                     if r < self.best["recon"]:
                         self.best = {"recon": r, "iteration": it}
                         self.save(self.run.best)
-                logs.update(periodic_fidelity(self, it, last))  # eval.metrics (FID/KID/IS/PR) on their interval
+                for fn in self.periodic:  # e.g. eval.metrics (FID/KID/IS/PR) on their interval
+                    logs.update(fn(self, it, last))
                 if logs:
                     self.log.log(it, logs)
                     bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("d_loss", "g_loss", "recon_running") if k in logs},

@@ -46,15 +46,14 @@ def build_hooks(loss, tricks: Dict[str, Any] | None) -> HookList:
 
 
 def n_classes(data) -> Optional[int]:
-    """Number of classes of an ``ImageData`` (None when it has no labels)."""
-    if data.labels is None or len(data.labels) == 0:
-        return None
-    return max(len(data.class_names), int(data.labels.max()) + 1)
+    """Number of classes of an ``ImageData`` or ``ImageSpec`` (None when it has no labels)."""
+    return data.n_classes
 
 
 def setup_models(cfg, G, D, data, *, warn: bool = True):
     """(G, D, loss, hooks): the run's loss and tricks built and set up on the models, exactly
-    as the trainer does, so a checkpoint's G and D load into the same (wrapped) modules."""
+    as the trainer does, so a checkpoint's G and D load into the same (wrapped) modules.
+    ``data`` is the ``ImageData`` or only its ``ImageSpec`` (size, channels, classes)."""
     loss = LOSSES.build(cfg.train.loss, **cfg.train.loss_args)
     hooks = build_hooks(loss, cfg.train.tricks)
     with warnings.catch_warnings():
