@@ -147,3 +147,10 @@ def test_bad_feature_inputs_are_user_errors():
         fid(FeatureSet(features=torch.full((10, 3), float("nan"))), FeatureSet(features=torch.randn(10, 3)))
     with pytest.raises(GannormError, match="class logits"):
         METRICS.get("is")(None, FeatureSet(features=torch.randn(10, 3)))
+
+
+def test_inception_score_with_fewer_images_than_splits_is_an_error():
+    """Reference: IS per split is exp(KL(p(y|x) || p(y))) with p(y) the split's mean; a split of
+    one image has p(y) = p(y|x), so IS = 1 whatever G makes - not a figure to report."""
+    with pytest.raises(GannormError, match="at least 10 images, got 5"):
+        inception_score_from_logits(torch.randn(5, 4), splits=10)

@@ -196,3 +196,36 @@ def test_bad_input_is_a_one_line_user_error(images, steps, match):
     with pytest.raises(GannormError, match=match) as e:
         reconstruction_error(G, images, steps=steps)
     assert "\n" not in str(e.value)
+
+
+def _conditional_g(n_classes=3):
+    from gannorm.tricks.conditional import ConditionalG
+
+    torch.manual_seed(0)
+    return ConditionalG(DCGANGenerator(16, 1, z_dim=8, base_features=8), n_classes, mode="concat").eval()
+
+
+def test_conditional_score_does_not_depend_on_the_chunk_size():
+    """Reference: the score's definition - each image's own min_z problem, which must not change
+    with how the images are grouped; a chunk-local label rule (arange(chunk) % K) broke that."""
+    g = _conditional_g()
+    x = torch.from_numpy(np.random.RandomState(0).randint(0, 256, (10, 1, 16, 16), dtype=np.uint8))
+    a = reconstruction_error(g, x, steps=3, chunk_size=3)
+    b = reconstruction_error(g, x, steps=3, chunk_size=7)
+    torch.testing.assert_close(a.per_image, b.per_image, rtol=1e-5, atol=1e-7)
+    assert torch.equal(a.labels, torch.arange(10) % 3)  # the chunk-independent default: index mod K
+
+
+def test_conditional_score_uses_the_given_labels():
+    """Reference: each image reconstructed alone (chunk 1) as its own class; the labels must
+    reach G (other labels give another score)."""
+    g = _conditional_g()
+    x = torch.from_numpy(np.random.RandomState(1).randint(0, 256, (6, 1, 16, 16), dtype=np.uint8))
+    y = torch.tensor([2, 2, 0, 1, 0, 2])
+    together = reconstruction_error(g, x, steps=3, chunk_size=4, labels=y)
+    alone = torch.cat([reconstruction_error(g, x[i:i + 1], steps=3, labels=y[i:i + 1]).per_image for i in range(6)])
+    torch.testing.assert_close(together.per_image, alone, rtol=1e-5, atol=1e-7)
+    other = reconstruction_error(g, x, steps=3, labels=(y + 1) % 3)
+    assert not torch.allclose(other.per_image, together.per_image)
+    with pytest.raises(GannormError, match="classes in 0..2"):
+        reconstruction_error(g, x, steps=1, labels=y + 5)

@@ -16,6 +16,7 @@ from ..registry import METRICS
 from ..metrics.evaluate import check_settings, evaluate_generator, format_record
 from ..metrics.extractors import build_extractor
 from ..metrics.fidelity import FidelityWarning
+from ..metrics.refstats import images_digest
 from ..utils.io import atomic_write_text
 from .generator import DEFAULT_CHECKPOINT, open_generator
 from .real_images import load_real_images, real_indices
@@ -54,9 +55,11 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_C
                  generator="EMA" if lg.used_ema else "G")
     settings = {"metrics": metrics, "file": lg.file.name, "iteration": lg.iteration, "ema": lg.used_ema,
                 "extractor": extractor, "extractor_weights": ext.weights_id, "n_gen": n_gen, "seed": seed,
-                "real": [dataset, split_text] if real is not None else None,
+                # the very images compared with (not the data's description, which names caches)
+                "real": [images_digest(real), split_text] if real is not None else None,
                 "kid": [kid_subsets, kid_subset_size] if "kid" in metrics else None}
-    stem = (f"fidelity-{'+'.join(metrics)}-{lg.checkpoint}-it{lg.iteration}-{extractor.split(':')[0]}-"
+    kind, _, arg = extractor.partition(":")
+    stem = (f"fidelity-{'+'.join(metrics)}-{lg.checkpoint}-it{lg.iteration}-{kind}{arg if arg.isdigit() else ''}-"
             f"{n_gen}gen" + (f"-{real_split}{len(real)}" if real is not None else ""))
     path = result_path(lg.out_dir, slug(stem), settings)
     path.parent.mkdir(parents=True, exist_ok=True)

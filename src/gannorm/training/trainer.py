@@ -34,7 +34,14 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise GannormError(f"train.device={name} but no CUDA GPU is visible; use device=cpu or auto")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GannormError(f"device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise GannormError(f"device {name}: only {torch.cuda.device_count()} GPU(s) are visible "
+                           f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    return dev
 
 
 #: "no non-finite loss yet" for Trainer._bad_at: larger than any iteration, so min() finds the first
