@@ -59,7 +59,7 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_C
                 "real": [images_digest(real), split_text] if real is not None else None,
                 "kid": [kid_subsets, kid_subset_size] if "kid" in metrics else None}
     kind, _, arg = extractor.partition(":")
-    stem = (f"fidelity-{'+'.join(metrics)}-{lg.checkpoint}-it{lg.iteration}-{kind}{arg if arg.isdigit() else ''}-"
+    stem = (f"fidelity-{'+'.join(metrics)}-{lg.checkpoint}-it{lg.iteration}-{kind}{'_' + arg if arg.isdigit() else ''}-"
             f"{n_gen}gen" + (f"-{real_split}{len(real)}" if real is not None else ""))
     path = result_path(lg.out_dir, slug(stem), settings)
     path.parent.mkdir(parents=True, exist_ok=True)
