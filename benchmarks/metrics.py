@@ -66,9 +66,10 @@ def main():
     torch.manual_seed(0)
     data = fashion_mnist_small()
     if args.run:
-        from gannorm.cli.common import _load_generator
+        from gannorm.evaluation import load_real_images, open_generator
 
-        _, _, _, data, g, _ = _load_generator(args.run, "latest")
+        lg = open_generator(args.run, "latest")
+        g, data = lg.G, load_real_images(lg.spec, lg.config)
     else:
         g, _ = build_models(ModelConfig(), data.size, data.channels)
     g.eval()

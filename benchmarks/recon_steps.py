@@ -22,7 +22,7 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.01, help="relative gain per doubling called flat")
     a = ap.parse_args()
 
-    from gannorm.metrics.recon_run import final_recon_test
+    from gannorm.evaluation import final_recon_test
 
     t = time.perf_counter()
     ft = final_recon_test(a.run_dir, steps=a.steps, checkpoint=a.checkpoint, n_images=a.n_images, plot=True)
