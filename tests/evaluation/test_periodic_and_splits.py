@@ -59,3 +59,11 @@ def test_a_bare_trainer_refuses_metrics_it_cannot_compute(tmp_path):
     cfg = config_mod.load(None, ["model.base_features=8", "train.iterations=1", "eval.metrics=[fid]"])
     with pytest.raises(GannormError, match="make_trainer"):
         Trainer(cfg, tmp_path / "run", quiet=True)
+
+
+def test_periodic_metrics_too_few_samples_are_refused_before_training():
+    """Reference: the metrics' own minimums (IS: one image per split, 10 splits), checked when the
+    config is read, not at the first evaluation mid-run."""
+    with pytest.raises(GannormError, match="IS in 10 splits needs at least 10 generated images, got 5; raise "
+                                           "eval.metrics_n"):
+        config_mod.load(None, ["eval.metrics=[is]", "eval.metrics_n=5", "eval.metrics_interval=1"])

@@ -63,8 +63,8 @@ def _at_least(n_min: int, what: str, real_too: bool = True):
     def check(n_real: Optional[int], n_gen: int, settings: dict) -> None:
         for count, side in ((n_gen, "generated"), (n_real if real_too else None, "real")):
             if count is not None and count < n_min:
-                raise GannormError(f"{what} needs at least {n_min} {side} images, got {count}; "
-                                   f"raise {'--n-gen' if side == 'generated' else '--n-real'}")
+                knob = settings.get(f"{side}_option", "--n-gen" if side == "generated" else "--n-real")
+                raise GannormError(f"{what} needs at least {n_min} {side} images, got {count}; raise {knob}")
     return check
 
 
