@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import GannormError
 from ..utils.io import atomic_write, atomic_write_text
+from ..utils.lock import FileLock
 from .decode import Crop, decode_image
 from .source import ImageData
 
@@ -101,35 +102,13 @@ def cached_images(kind: str, ident: str, key_parts: Sequence[str], names: List[s
     if data is not None:
         return data
     path.mkdir(parents=True, exist_ok=True)
-    with _Lock(path / "lock", quiet):
+    with FileLock(path / "lock", wait=True, quiet=quiet):
         data = load_cache(path)  # another process may have finished it while we waited
         if data is None:
             _build(path, names, read, size, mode, crop, labels, class_names or [], description,
                    skip_bad, quiet, ident)
             data = load_cache(path)
     return data
-
-
-class _Lock:
-    def __init__(self, path: Path, quiet: bool):
-        self.path, self.quiet = path, quiet
-
-    def __enter__(self):
-        self.fh = open(self.path, "w")
-        try:
-            import fcntl
-        except ImportError:  # no advisory locks (Windows): run unserialised
-            return self
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            if not self.quiet:
-                print(f"waiting for another process preparing {self.path.parent} ...", file=sys.stderr)
-            fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        self.fh.close()
 
 
 def _channels(mode: str) -> int:
