@@ -47,7 +47,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
-    atomic_write(path, lambda f: torch.save(obj, f))
+    def write(f):
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:
+            # torch's zip writer reports a failed write (a full disk) as a RuntimeError while
+            # closing the archive; the OSError underneath says what happened
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from None
+            raise
+
+    atomic_write(path, write)
 
 
 def remove_stale_temps(*directories: str | os.PathLike) -> int:
