@@ -43,6 +43,16 @@ def resolve_device(name: str) -> torch.device:
 NEVER = 2**62
 
 
+def _load_optimizer(opt: torch.optim.Optimizer, state: Dict) -> None:
+    """Restore the moments and step counts but keep the config's hyperparameters (learning
+    rate, betas, implementation): torch would put back the saved ones, silently undoing a
+    change made on resume."""
+    fresh = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, hyper in zip(opt.param_groups, fresh):
+        group.update(hyper)
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -210,8 +220,9 @@ class Trainer:
         except (RuntimeError, KeyError) as e:
             raise GannormError(f"{path} does not fit the models of this config ({str(e).splitlines()[0][:200]}); "
                                f"resume with the config the run was trained with") from None
-        self.opt_g.load_state_dict(s["opt_G"])
-        self.opt_d.load_state_dict(s["opt_D"])
+        if (s.get("config") or {}).get("optim", {}).get("name", self.cfg.optim.name) == self.cfg.optim.name:
+            _load_optimizer(self.opt_g, s["opt_G"])
+            _load_optimizer(self.opt_d, s["opt_D"])  # (another optimizer starts from fresh moments)
         self.loader.load_state_dict({k: (v.cpu() if torch.is_tensor(v) else v) for k, v in s["loader"].items()})
         rng = s["rng"]
         rng["torch"] = rng["torch"].cpu()
