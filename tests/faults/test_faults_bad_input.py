@@ -10,7 +10,7 @@ import yaml
 
 from faultkit import TINY, assert_one_line_error, invoke
 
-from gannorm.training.checkpoint import load_checkpoint, nonfinite_tensors
+from gannorm.training import checkpoint
 
 
 def test_nonfinite_tensors_matches_a_per_tensor_loop():
@@ -25,8 +25,8 @@ def test_nonfinite_tensors_matches_a_per_tensor_loop():
     groups["D"]["half"] = torch.tensor([1.0, math.nan], dtype=torch.float16)
     ref = [f"{k}.{n}" for k, sd in groups.items() if sd for n, t in sd.items()
            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-    assert nonfinite_tensors(groups) == ref == ["G.w3", "G.w17", "G.w30", "D.half"]
-    assert nonfinite_tensors({"G": {"a": torch.ones(3)}, "D": {"b": torch.full((2,), 3e38)}}) == []
+    assert checkpoint.nonfinite_tensors(groups) == ref == ["G.w3", "G.w17", "G.w30", "D.half"]
+    assert checkpoint.nonfinite_tensors({"G": {"a": torch.ones(3)}, "D": {"b": torch.full((2,), 3e38)}}) == []
 
 
 def test_weights_made_nonfinite_by_a_huge_learning_rate_are_never_saved(tmp_path):
@@ -44,8 +44,8 @@ def test_weights_made_nonfinite_by_a_huge_learning_rate_are_never_saved(tmp_path
                           "--allow-config-change")
     assert_one_line_error(code, err, "weights stopped being finite by iteration 2",
                           f"the last good checkpoint ({good}, iteration 1) is intact")
-    s = load_checkpoint(good)
-    assert s["iteration"] == 1 and nonfinite_tensors({k: s[k] for k in ("G", "D")}) == []
+    s = checkpoint.load_checkpoint(good)
+    assert s["iteration"] == 1 and checkpoint.nonfinite_tensors({k: s[k] for k in ("G", "D")}) == []
 
 
 @pytest.mark.parametrize("override,needle", [

@@ -13,7 +13,7 @@ def test_second_writer_is_refused_and_kill9_leaves_no_stale_lock(tmp_path):
                   log=tmp_path / "first.log")
     try:
         wait_for(lambda: (run / "checkpoints" / "latest.pt").exists(), first, what="the first checkpoint")
-        code, _, err = invoke("train", "--resume", run, "train.iterations=100000")
+        code, _, err = invoke("train", "--resume", run, "train.iterations=1")
         assert_one_line_error(code, err, str(run), f"PID {first.pid}", "in use by another gannorm process")
     finally:
         kill9(first)
