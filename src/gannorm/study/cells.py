@@ -24,12 +24,19 @@ from ..training.logging import read_metrics
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:  # runs in the child between fork and exec
+def _prctl():
+    """libc's prctl, looked up in the parent: the child between fork and exec must not load
+    libraries (another thread may hold the loader's lock at the fork)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the driver's own clean-up still applies
-        return
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl, parent: int) -> None:  # runs in the child between fork and exec
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
@@ -38,15 +45,16 @@ class CellProcesses:
     """Start cell commands and kill every one still running when the study ends or is signalled."""
 
     def __init__(self):
+        self._prctl = _prctl()
         self._live: Dict[int, subprocess.Popen] = {}
         self._guard = threading.Lock()
         self._old = {}
 
     def run(self, cmd: List[str], **kw) -> int:
-        parent = os.getpid()
+        parent, prctl = os.getpid(), self._prctl
         extra = {"start_new_session": True}
-        if sys.platform.startswith("linux"):
-            extra["preexec_fn"] = lambda: _die_with_parent(parent)
+        if prctl is not None:  # elsewhere the driver's own clean-up still applies
+            extra["preexec_fn"] = lambda: _die_with_parent(prctl, parent)
         proc = subprocess.Popen(cmd, **kw, **extra)
         with self._guard:
             self._live[proc.pid] = proc
