@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -131,7 +132,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, bool):
             raise GannormError(f"{where}: expected an integer, got {value!r}")
         try:
-            f = float(value)
+            f = _finite(float(value), where)
         except (TypeError, ValueError):
             raise GannormError(f"{where}: expected an integer, got {value!r}") from None
         if f != int(f):
@@ -139,7 +140,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return int(f)
     if tp is float:
         try:
-            return float(value)
+            return _finite(float(value), where)
         except (TypeError, ValueError):
             raise GannormError(f"{where}: expected a number, got {value!r}") from None
     if tp is str:
@@ -159,6 +160,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             value = [value]
         return [_coerce(v, args[0], where) for v in value] if args else list(value)
     return value
+
+
+def _finite(f: float, where: str) -> float:
+    # inf/nan would pass every range check (nan compares False) and only fail deep in training
+    if not math.isfinite(f):
+        raise GannormError(f"{where}: expected a finite number, got {f}")
+    return f
 
 
 def _from_dict(cls, data: Dict[str, Any], where: str = ""):
@@ -231,7 +239,11 @@ def apply_overrides(data: Dict[str, Any], overrides: List[str]) -> Dict[str, Any
             raise GannormError(f"override {item!r} is not key=value (e.g. model.d_norm=batch)")
         key, raw = item.split("=", 1)
         path = resolve_key(key.strip()).split(".")
-        value = yaml.safe_load(raw) if raw != "" else None
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError as e:
+            raise GannormError(f"override {item!r}: the value is not valid YAML ({str(e).splitlines()[0]}); "
+                               f"write mappings whole, e.g. {key}={{size: 64}}, and quote the argument") from None
         node = data
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -257,6 +269,10 @@ def load_yaml(path: str | os.PathLike) -> Dict[str, Any]:
         raise GannormError(f"config file not found: {path}") from None
     except yaml.YAMLError as e:
         raise GannormError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    except UnicodeDecodeError as e:
+        raise GannormError(f"config file {path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except IsADirectoryError:
+        raise GannormError(f"config file {path} is a directory; give a .yaml file") from None
     if not isinstance(data, dict):
         raise GannormError(f"config file {path} must hold a mapping of sections (data:, model:, ...)")
     return data

@@ -5,6 +5,7 @@ bug and keeps its traceback.
 """
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import re
@@ -17,6 +18,9 @@ import click
 
 from .. import config as config_mod
 from ..errors import GannormError
+
+#: OSErrors that mean "this place cannot be written" rather than a bug
+WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 CHOICES = {
     "data.name": "DATASETS", "model.name": "MODELS", "model.g_norm": "NORMS", "model.d_norm": "NORMS",
@@ -61,6 +65,13 @@ class _Group(click.Group):
             return super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
         except GannormError as e:
             click.echo(f"gannorm: error: {e}", err=True)
+            sys.exit(2)
+        except OSError as e:
+            if e.errno not in WRITE_ERRNOS:
+                raise
+            # a read-only run directory or a full disk: say what could not be written
+            click.echo(f"gannorm: error: could not write {e.filename or 'a file'}: {e.strerror}; "
+                       f"choose a writable place (e.g. --out) or free some space", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("gannorm: aborted", err=True)

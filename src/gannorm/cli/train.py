@@ -15,14 +15,19 @@ from . import _TrainCommand, _default_run_dir
 @click.argument("overrides", nargs=-1)
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Where to write the run (default runs/<config>-<time>).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue the run in this directory from its latest checkpoint.")
+@click.option("--allow-config-change", is_flag=True,
+              help="With --resume: accept settings that differ from the checkpoint's beyond length, intervals, "
+                   "device and speed (each change is recorded in RUN_DIR/config_changes.yaml).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config, overrides, run_dir, resume_dir, quiet):
+def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
     """Train a GAN. CONFIG is a YAML file (optional: defaults train on the bundled data);
     OVERRIDES are key=value pairs, e.g. d_norm=batch train.iterations=500.
 
     With --resume RUN_DIR the run's own config.yaml is used (plus OVERRIDES, e.g. a larger
     train.iterations), and every state is restored: weights, optimizers, EMA,
-    normalization buffers, RNGs, data order and the iteration count.
+    normalization buffers, RNGs, data order and the iteration count. Only the run's length,
+    intervals, device and speed settings may differ from the checkpoint's config, unless
+    --allow-config-change.
     """
     from ..evaluation import make_trainer
     from ..training import RunDir
@@ -34,8 +39,10 @@ def train(config, overrides, run_dir, resume_dir, quiet):
         if config:
             raise GannormError("give either CONFIG or --resume RUN_DIR (a resumed run uses its own config.yaml)")
         cfg = config_mod.load(run.config, list(overrides))
-        trainer = make_trainer(cfg, run.root, quiet=quiet, resume=True)
+        trainer = make_trainer(cfg, run.root, quiet=quiet, resume=True, allow_config_change=allow_config_change)
     else:
+        if allow_config_change:
+            raise GannormError("--allow-config-change only applies with --resume RUN_DIR")
         cfg = config_mod.load(config, list(overrides))
         trainer = make_trainer(cfg, Path(run_dir) if run_dir else _default_run_dir(config), quiet=quiet)
     if not quiet and trainer.is_main:

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import GannormError
 from ..utils.io import atomic_write, atomic_write_text
+from ..utils.lock import FileLock
 from .decode import Crop, decode_image
 from .source import ImageData
 
@@ -55,6 +56,12 @@ def decode_workers() -> int:
     if env:
         return max(1, int(env))
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def file_stamps(paths: Sequence[Path]) -> List[str]:
+    """Size and modification time of each file, for a cache key: an image overwritten in
+    place changes the key (as a zip's size and time do), so a stale cache is never read."""
+    return [f"{st.st_size}:{st.st_mtime_ns}" for st in (Path(p).stat() for p in paths)]
 
 
 def cache_path(kind: str, ident: str, key_parts: Sequence[str]) -> Path:
@@ -76,13 +83,14 @@ def load_cache(path: Path) -> Optional[ImageData]:
         labels = np.load(path / "labels.npy") if (path / "labels.npy").exists() else None
         if images.ndim != 4 or images.dtype != np.uint8 or len(images) != meta["n"]:
             raise ValueError(f"holds {images.dtype} {images.shape}, meta.json says {meta['n']} images")
-    except (OSError, ValueError, KeyError) as e:
-        raise GannormError(f"the prepared cache {path} is damaged ({e}); delete that folder and "
+        skipped = [str(s[0]) for s in meta.get("skipped", [])]
+        desc = str(meta["description"]) + (f", {len(skipped)} unreadable image(s) skipped" if skipped else "")
+        class_names = [str(c) for c in meta.get("class_names", [])]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        what = f"meta.json has no {e}" if isinstance(e, KeyError) else str(e) or type(e).__name__
+        raise GannormError(f"the prepared cache {path} is damaged ({what}); delete that folder and "
                            f"rerun 'gannorm data prepare'") from None
-    skipped = len(meta.get("skipped", []))
-    desc = meta["description"] + (f", {skipped} unreadable image(s) skipped" if skipped else "")
-    return ImageData(images, labels, list(meta.get("class_names", [])), desc + f"; cache {path}",
-                     cache=str(path), skipped=[s[0] for s in meta.get("skipped", [])])
+    return ImageData(images, labels, class_names, desc + f"; cache {path}", cache=str(path), skipped=skipped)
 
 
 def cached_images(kind: str, ident: str, key_parts: Sequence[str], names: List[str],
@@ -101,35 +109,13 @@ def cached_images(kind: str, ident: str, key_parts: Sequence[str], names: List[s
     if data is not None:
         return data
     path.mkdir(parents=True, exist_ok=True)
-    with _Lock(path / "lock", quiet):
+    with FileLock(path / "lock", wait=True, quiet=quiet):
         data = load_cache(path)  # another process may have finished it while we waited
         if data is None:
             _build(path, names, read, size, mode, crop, labels, class_names or [], description,
                    skip_bad, quiet, ident)
             data = load_cache(path)
     return data
-
-
-class _Lock:
-    def __init__(self, path: Path, quiet: bool):
-        self.path, self.quiet = path, quiet
-
-    def __enter__(self):
-        self.fh = open(self.path, "w")
-        try:
-            import fcntl
-        except ImportError:  # no advisory locks (Windows): run unserialised
-            return self
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            if not self.quiet:
-                print(f"waiting for another process preparing {self.path.parent} ...", file=sys.stderr)
-            fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        self.fh.close()
 
 
 def _channels(mode: str) -> int:
@@ -162,6 +148,13 @@ def _build(path, names, read, size, mode, crop, labels, class_names, description
     if size is not None:
         prog["shape"] = [_channels(mode), size, size]
     images = kept = None
+    if prog["written"] > 0 and not _partial_intact(img_p, kept_p, n, prog["shape"]):
+        if not quiet:
+            print(f"the unfinished cache in {path} is damaged (a file is shorter than its header says); "
+                  f"decoding again from the start", file=sys.stderr)
+        prog = {"format": FORMAT, "n": n, "shape": prog["shape"] if size is not None else None, "done": 0,
+                "written": 0, "skipped": []}
+        skipped = prog["skipped"]
     if prog["written"] > 0:  # resuming: reopen the rows already decoded
         images, kept = _open_partial(img_p, kept_p, n, prog["shape"], True)
     pbar = tqdm(total=n, initial=prog["done"], desc=f"decoding {ident}", unit="img", disable=quiet,
@@ -242,6 +235,28 @@ def _open_partial(img_p: Path, kept_p: Path, n: int, shape, resume: bool):
     if resume and (tuple(images.shape) != (n, *shape) or kept.shape != (n,)):
         raise GannormError(f"the unfinished cache {img_p.parent} does not match; delete that folder and rerun")
     return images, kept
+
+
+def _partial_intact(img_p: Path, kept_p: Path, n: int, shape) -> bool:
+    """Both partial arrays have the full size their headers promise. Opening a short file
+    with ``mode="r+"`` would silently pad it with zeros: rows counted as decoded would then
+    be black images in the finished cache."""
+    from numpy.lib import format as npy
+
+    for p, dtype, rows in ((img_p, np.uint8, (n, *shape)), (kept_p, np.int64, (n,))):
+        try:
+            with open(p, "rb") as f:
+                version = npy.read_magic(f)
+                read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                hdr_shape, _, hdr_dtype = read(f)
+                offset = f.tell()
+        except (OSError, ValueError):
+            return False
+        if tuple(hdr_shape) != tuple(rows) or hdr_dtype != np.dtype(dtype):
+            return False
+        if p.stat().st_size != offset + int(np.prod(rows)) * np.dtype(dtype).itemsize:
+            return False
+    return True
 
 
 def _read_progress(p: Path, n: int):

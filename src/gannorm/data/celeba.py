@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import GannormError
 from ..registry import DATASETS
-from .cache import cached_images
+from .cache import cached_images, file_stamps
 from .source import ImageData
 
 DEFAULT_CROP = 108
@@ -96,7 +96,8 @@ def celeba(root: str | None = None, image_size: int | None = None, channels: int
     mode = "L" if channels == 1 else "RGB"
     paths = [img_dir / f for f in files]
     crop_txt = "no crop" if crop is None else f"centre crop {crop if isinstance(crop, int) else '%dx%d' % crop}"
-    return cached_images("celeba", f"{img_dir.parent.name}-{split}", [str(img_dir), split], [str(p) for p in paths],
+    return cached_images("celeba", f"{img_dir.parent.name}-{split}", [str(img_dir), split] + file_stamps(paths),
+                         [str(p) for p in paths],
                          lambda i: paths[i], size=image_size, mode=mode, crop=crop, labels=labels,
                          class_names=[f"not {attribute}", attribute] if attribute else [],
                          skip_bad=skip_bad, quiet=quiet,

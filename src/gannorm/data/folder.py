@@ -9,7 +9,8 @@ always gets the channel count of the data it is built for, and a discriminator h
 images of another channel count stops with an error naming ``data.channels``.
 
 Images are decoded once (with a progress bar) into the prepared cache (``cache.py``),
-keyed by the folder, its file list and the requested size, so later runs open a memory
+keyed by the folder, its file list (with each file's size and modification time) and
+the requested size, so later runs open a memory
 map in a second and training never decodes JPEGs. Options (``data.args``):
 ``skip_bad`` (leave unreadable images out and count them instead of stopping).
 """
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..errors import GannormError
 from ..registry import DATASETS
-from .cache import cache_dir, cached_images  # noqa: F401  (cache_dir: kept importable here)
+from .cache import cache_dir, cached_images, file_stamps  # noqa: F401  (cache_dir: kept importable here)
 from .source import ImageData
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -64,7 +65,7 @@ def folder(root: str | None = None, image_size: int | None = None, channels: int
     rootp = Path(root).expanduser().resolve()
     files, labels, names = list_images(rootp)
     mode = "L" if channels == 1 else "RGB"
-    return cached_images("folder", rootp.name, [str(rootp)], [str(f) for f in files], lambda i: files[i],
+    return cached_images("folder", rootp.name, [str(rootp)] + file_stamps(files), [str(f) for f in files], lambda i: files[i],
                          size=image_size,
                          mode=mode, labels=labels, class_names=names, skip_bad=skip_bad, quiet=quiet,
                          description=f"image folder {rootp} ({len(files)} images"

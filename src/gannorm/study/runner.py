@@ -2,7 +2,6 @@
 interrupted ones, and recording failures without stopping the others."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .. import config as config_mod
-from ..training.logging import read_metrics
+from ..utils.lock import lock_dir
+from .cells import CellProcesses, read_cell_files
 from .grid import Cell, Study
 from .store import Store
 
@@ -22,10 +22,7 @@ def study_paths(out_dir: Path):
 
 
 def _ingest(store: Store, cell: Cell, run_dir: Path, status: str, error: Optional[str]) -> Dict:
-    res = {}
-    if (run_dir / "result.json").exists() and status == "done":
-        res = json.loads((run_dir / "result.json").read_text())
-    metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    res, metrics, status, error = read_cell_files(run_dir, status, error)
     row = {"cell_id": cell.id, "labels": cell.labels, "status": status, "error": error,
            "run_dir": str(run_dir), **{k: res.get(k) for k in (
                "iterations", "final_recon", "final_steps", "final_images", "best_running",
@@ -44,6 +41,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
     p = study_paths(out_dir)
     for d in ("runs", "configs", "logs"):
         p[d].mkdir(parents=True, exist_ok=True)
+    lock = lock_dir(out_dir, "study")  # one driver per study directory
     store = Store(p["db"])
     todo = []
     for cell in study.cells:
@@ -67,16 +65,17 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
             cmd += ["--final-images", str(study.final_images)]
         log = p["logs"] / f"{cell.id}.log"
         with open(log, "w") as f:
-            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
-        if proc.returncode == 0:
+            returncode = cells.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        if returncode == 0:
             return cell, run_dir, "done", None
         lines = [l for l in log.read_text().splitlines() if l.strip()]
         err = next((l for l in reversed(lines) if l.startswith("gannorm: error:")), None)
-        err = err or (lines[-1] if lines else f"exit code {proc.returncode}")
+        err = err or (lines[-1] if lines else f"exit code {returncode}")
         return cell, run_dir, "failed", f"{err} (log: {log})"
 
     rows = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # cells are killed before the pool waits for them, whatever ends the driver
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, CellProcesses() as cells:
         futs = [pool.submit(work, c) for c in todo]
         for fut in as_completed(futs):
             cell, run_dir, status, err = fut.result()
@@ -85,4 +84,5 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
             if on_done:
                 on_done(row)
     store.close()
+    lock.release()
     return rows

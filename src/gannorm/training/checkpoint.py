@@ -11,10 +11,11 @@ loading works and a downloaded checkpoint cannot run code.
 """
 from __future__ import annotations
 
+import math
 import random
 import zipfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -54,10 +55,37 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> Dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise GannormError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not a checkpoint
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not a checkpoint
         raise GannormError(f"{path} is not a PyTorch checkpoint (not a torch.save file); give a run directory, "
                            f"RUN/checkpoints/*.pt or a file from `gannorm export`")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # a truncated or foreign file: say which
         raise GannormError(f"cannot load checkpoint {path}: {str(e).splitlines()[0]}") from None
+
+
+def check_gannorm_checkpoint(state: Any, path: str | Path) -> Dict[str, Any]:
+    """``state`` if it is a gannorm training checkpoint, else a one-line error (a torch file
+    from elsewhere would fail later with a KeyError deep in the restore)."""
+    fmt = state.get("format") if isinstance(state, dict) else None
+    if not (isinstance(fmt, str) and fmt.startswith("gannorm-checkpoint")):
+        raise GannormError(f"{path} is a torch file but not a gannorm checkpoint (no gannorm format tag); "
+                           f"resume from a run directory written by 'gannorm train'")
+    return state
+
+
+def nonfinite_tensors(groups: Dict[str, Optional[Dict[str, torch.Tensor]]]) -> List[str]:
+    """Names (``G.main.0.weight``) of the floating-point tensors holding a NaN or an infinity.
+
+    The common all-finite case costs one fused reduction (the infinity norm
+    ``max_i |x_i|`` of every tensor, which is finite exactly when the tensor is) and one
+    host sync, so it can run before every save without slowing the loop.
+    """
+    named = [(f"{g}.{k}", t.detach()) for g, sd in groups.items() if sd for k, t in sd.items()
+             if torch.is_tensor(t) and t.is_floating_point() and t.numel()]
+    if not named:
+        return []
+    norms = torch.stack([n.float() for n in torch._foreach_norm([t for _, t in named], ord=math.inf)])
+    if bool(torch.isfinite(norms).all()):
+        return []
+    return [name for (name, _), ok in zip(named, torch.isfinite(norms).tolist()) if not ok]

@@ -47,6 +47,11 @@ class DistInfo:
         return self.rank == 0
 
 
+def env_rank() -> int:
+    """This process's rank as torchrun sets it (0 when run alone), before any group exists."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_from_env(device: torch.device) -> DistInfo:
     """Join the process group torchrun describes in the environment (or run alone)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -4,19 +4,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Tuple
+
+from ..errors import GannormError
+from ..utils.io import atomic_write_text
 
 
 class MetricsLog:
-    """Append-only JSON lines; on resume, lines past the checkpoint are dropped first."""
+    """Append-only JSON lines; on resume, lines past the checkpoint are dropped first (by an
+    atomic rewrite: a kill during it leaves the old file whole)."""
 
     def __init__(self, path: Path, resume_iteration: int | None = None, tensorboard_dir: Path | None = None):
         self.path = Path(path)
         if resume_iteration is not None and self.path.exists():
-            keep = [l for l in self.path.read_text().splitlines()
-                    if l.strip() and json.loads(l).get("iteration", 0) <= resume_iteration]
-            self.path.write_text("".join(l + "\n" for l in keep))
+            keep = [line for line, rec in _read_lines(self.path) if rec.get("iteration", 0) <= resume_iteration]
+            atomic_write_text(self.path, "".join(line + "\n" for line in keep))
         self._f = open(self.path, "a" if resume_iteration is not None else "w", buffering=1)
         self.tb = None
         if tensorboard_dir is not None:
@@ -44,6 +48,34 @@ class MetricsLog:
             self.tb.close()
 
 
-def read_metrics(path: str | os.PathLike):
-    with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+def _read_lines(path: Path) -> List[Tuple[str, Dict]]:
+    """(line, record) of every complete line. A damaged last line (a kill or a full disk
+    while it was written) is dropped with a warning; damage before it is an error naming the line."""
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
+        lines = f.read().split("\n")
+    complete = lines[:-1]  # what follows the last newline was never finished
+    partial = lines[-1]
+    out = []
+    for n, line in enumerate(complete, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            if n == len(complete) and not partial:
+                partial = line
+                break
+            raise GannormError(f"{path} line {n} is damaged ({str(e)[:80]}): {line[:60]!r}...; repair or delete "
+                               f"that line (every later line is kept) and run again") from None
+        out.append((line, rec))
+    if partial.strip():
+        warnings.warn(f"{path}: dropped an unfinished last line ({len(partial)} characters, from an interrupted "
+                      f"write)", stacklevel=3)
+    return out
+
+
+def read_metrics(path: str | os.PathLike) -> List[Dict]:
+    """The records of metrics.jsonl (see ``_read_lines`` for damaged lines)."""
+    return [rec for _, rec in _read_lines(Path(path))]

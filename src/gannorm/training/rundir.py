@@ -6,13 +6,19 @@
     RUN/tb/                   TensorBoard events
     RUN/samples/              grids at fixed z over training; final.png at the end
     RUN/eval/                 results of gannorm eval
+    RUN/config_changes.yaml   settings changed on resume, each with the iteration it took effect
+    RUN/.gannorm.lock         held (flock) by the process writing the run
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from ..errors import GannormError
+from ..utils.io import remove_stale_temps
+from ..utils.lock import FileLock, lock_dir
 
 
 @dataclass
@@ -30,6 +36,23 @@ class RunDir:
     tb = property(lambda self: self.root / "tb")
     samples = property(lambda self: self.root / "samples")
     eval = property(lambda self: self.root / "eval")
+    config_changes = property(lambda self: self.root / "config_changes.yaml")
+
+    def open(self, lock: bool = True) -> Optional[FileLock]:
+        """Create the directory and take the writer's lock (a second writer gets an error
+        naming the holder's PID); then delete the temporary files a killed save left."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise GannormError(f"cannot create the run directory {self.root}: {e.strerror}") from None
+        if not lock:
+            return None
+        held = lock_dir(self.root, "training")
+        remove_stale_temps(self.root, self.checkpoints)
+        return held
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def make(self):
         for d in (self.checkpoints, self.samples, self.eval, self.tb):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
@@ -21,11 +22,13 @@ from ..models import build_models
 from ..tricks import setup_models
 from . import distributed, fastpath
 from .amp import INNER_GRADIENT, MixedPrecision
-from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint, nonfinite_tensors, restore_rng,
+                         save_checkpoint)
 from .ema import EMA
 from .generator_spec import generator_spec
 from .logging import MetricsLog
 from .optim import build_optimizers
+from .resume import check_resume_config, record_changes
 from .rundir import RunDir
 
 
@@ -48,6 +51,16 @@ def resolve_device(name: str) -> torch.device:
 NEVER = 2**62
 
 
+def _load_optimizer(opt: torch.optim.Optimizer, state: Dict) -> None:
+    """Restore the moments and step counts but keep the config's hyperparameters (learning
+    rate, betas, implementation): torch would put back the saved ones, silently undoing a
+    change made on resume."""
+    fresh = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, hyper in zip(opt.param_groups, fresh):
+        group.update(hyper)
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -61,8 +74,13 @@ class Trainer:
     """Builds everything from a ``Config`` and trains into a run directory."""
 
     def __init__(self, cfg: Config, run_dir: str | Path, *, quiet: bool = False, resume: bool = False,
+                 allow_config_change: bool = False,
                  periodic: Sequence[Callable[["Trainer", int, bool], Dict[str, float]]] = ()):
-        """``periodic``: callables ``(trainer, iteration, last) -> {name: value}`` run at every
+        """``resume``: continue from the run's latest checkpoint. A setting outside
+        ``resume.MAY_CHANGE_ON_RESUME`` that differs from the checkpoint's is refused unless
+        ``allow_config_change`` (then recorded in ``RUN/config_changes.yaml``).
+
+        ``periodic``: callables ``(trainer, iteration, last) -> {name: value}`` run at every
         sync point after the running test; their values are logged. The sample-quality
         metrics of ``eval.metrics`` arrive this way (``gannorm.evaluation.make_trainer``), so
         the training loop never imports the evaluation built on top of it."""
@@ -75,6 +93,25 @@ class Trainer:
         if not resume and self.run.latest.exists():
             raise GannormError(f"{self.run.root} already holds a run; use --resume {self.run.root} "
                                f"to continue it or choose another --run-dir")
+        created = not self.run.root.exists()
+        # one writer per run directory (torchrun: rank 0 writes, the others only train)
+        self._lock = self.run.open(lock=distributed.env_rank() == 0)
+        self._saved_at: Optional[int] = None  # iteration of the latest.pt known to be intact
+        try:
+            self._setup(cfg, quiet, resume, allow_config_change)
+        except BaseException:
+            self.close()
+            if created:  # a failed start leaves no empty run directory behind
+                self.run.remove()
+            raise
+
+    def _setup(self, cfg: Config, quiet: bool, resume: bool, allow_config_change: bool):
+        state = changes = None
+        if resume:
+            path = self.run.checkpoint("latest")
+            state = check_gannorm_checkpoint(load_checkpoint(path), path)
+            changes = check_resume_config(state.get("config"), cfg.to_dict(), int(state["iteration"]),
+                                          allow_config_change, path)
         self.run.make()
         self.device = resolve_device(cfg.train.device)
         # torchrun sets WORLD_SIZE/RANK: join the group (gloo on CPU, nccl on GPU); alone otherwise.
@@ -129,12 +166,35 @@ class Trainer:
                                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
         self.iteration = 0
         self.best = {"recon": math.inf, "iteration": -1}
-        if resume:
-            self._load(self.run.latest)
+        if state is not None:
+            self._load(state, path)
         self.is_main = self.dist.is_main  # only rank 0 writes files
         if self.is_main:
-            config_mod.save(cfg, self.run.config)
-            self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
+            with self._writing(self.run.config):
+                config_mod.save(cfg, self.run.config)
+                record_changes(self.run.config_changes, changes or [])
+            with self._writing(self.run.metrics):
+                self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
+
+    def close(self) -> None:
+        """Release the run directory (also when the process ends, however it ends)."""
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+            self._lock = None
+
+    @contextmanager
+    def _writing(self, path: Path):
+        """A failed write (full disk, read-only directory) is a one-line error that says what
+        could not be written and what is still safe."""
+        try:
+            yield
+        except OSError as e:
+            raise GannormError(f"could not write {path}: {e.strerror or e}; {self._kept()}") from None
+
+    def _kept(self) -> str:
+        if self._saved_at is None:
+            return "no checkpoint was written yet"
+        return f"the last good checkpoint ({self.run.latest}, iteration {self._saved_at}) is intact"
 
     # ------------------------------------------------------------------ state
     def _warn_fp16_penalties(self):
@@ -169,16 +229,20 @@ class Trainer:
             "generator_spec": self.generator_spec,
         }
 
-    def _load(self, path: Path):
-        s = load_checkpoint(path, map_location=self.device)
-        self.G.load_state_dict(s["G"])
-        self.D.load_state_dict(s["D"])
-        if self.ema is not None:
-            if s.get("G_ema") is None:
-                raise GannormError(f"{path} has no EMA generator but train.ema_decay > 0")
-            self.ema.model.load_state_dict(s["G_ema"])
-        self.opt_g.load_state_dict(s["opt_G"])
-        self.opt_d.load_state_dict(s["opt_D"])
+    def _load(self, s: Dict, path: Path):
+        try:
+            self.G.load_state_dict(s["G"])
+            self.D.load_state_dict(s["D"])
+            if self.ema is not None:
+                if s.get("G_ema") is None:
+                    raise GannormError(f"{path} has no EMA generator but train.ema_decay > 0")
+                self.ema.model.load_state_dict(s["G_ema"])
+        except (RuntimeError, KeyError) as e:
+            raise GannormError(f"{path} does not fit the models of this config ({str(e).splitlines()[0][:200]}); "
+                               f"resume with the config the run was trained with") from None
+        if (s.get("config") or {}).get("optim", {}).get("name", self.cfg.optim.name) == self.cfg.optim.name:
+            _load_optimizer(self.opt_g, s["opt_G"])
+            _load_optimizer(self.opt_d, s["opt_D"])  # (another optimizer starts from fresh moments)
         self.loader.load_state_dict({k: (v.cpu() if torch.is_tensor(v) else v) for k, v in s["loader"].items()})
         rng = s["rng"]
         rng["torch"] = rng["torch"].cpu()
@@ -190,9 +254,21 @@ class Trainer:
         self.hooks.load_state_dict(s.get("hooks", {}))
         self.amp.load_state_dict(s.get("amp", {}))
         self.iteration = int(s["iteration"])
+        self._saved_at = self.iteration
 
     def save(self, path: Path):
-        save_checkpoint(self.state_dict(), path)
+        """Write a checkpoint atomically, never one holding a NaN or an infinity: an update
+        can break the weights while the loss that produced it was finite."""
+        state = self.state_dict()
+        bad = nonfinite_tensors({k: state[k] for k in ("G", "D", "G_ema")})
+        if bad:
+            raise GannormError(f"the weights stopped being finite by iteration {self.iteration} ({len(bad)} "
+                               f"tensor(s), first {bad[0]}); {path.name} was not saved and {self._kept()}. "
+                               f"Try a lower learning rate or another normalization")
+        with self._writing(path):
+            save_checkpoint(state, path)
+        if path == self.run.latest:
+            self._saved_at = self.iteration
 
     # ------------------------------------------------------------------ one iteration
     def _z(self, n: int) -> torch.Tensor:
@@ -265,10 +341,8 @@ class Trainer:
         first = bad.tolist()
         if min(first) < NEVER:
             it, which = min(zip(first, ("d_loss", "g_loss")))
-            kept = f"the last good checkpoint ({self.run.latest}) is intact" if self.run.latest.exists() \
-                else "no checkpoint was written yet"
             raise GannormError(f"{which} stopped being finite at iteration {it} (now {float(out[which])}); "
-                               f"{kept}. Try a lower learning rate or another normalization")
+                               f"{self._kept()}. Try a lower learning rate or another normalization")
         return out
 
     def _context(self, phase: str, real, fake, y) -> StepContext:
@@ -291,7 +365,8 @@ class Trainer:
         x = g(self.fixed_z.to(self.device))
         g.train(was)
         lo, hi = self.out_range
-        save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
+        with self._writing(path):
+            save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
         return path
 
     def running_test(self) -> float:
@@ -351,7 +426,8 @@ class Trainer:
                 for fn in self.periodic:  # e.g. eval.metrics (FID/KID/IS/PR) on their interval
                     logs.update(fn(self, it, last))
                 if logs:
-                    self.log.log(it, logs)
+                    with self._writing(self.run.metrics):
+                        self.log.log(it, logs)
                     bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("d_loss", "g_loss", "recon_running") if k in logs},
                                     refresh=False)
                 if cfg.sample_every and (it % cfg.sample_every == 0 or last):
@@ -359,11 +435,18 @@ class Trainer:
                 if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last:
                     self.save(self.run.latest)
                 bar.update(1)
+        except BaseException:
+            self.close()  # a caller that catches the error may resume in this same process
+            raise
         finally:
             bar.close()
             if main:
-                self.log.close()
+                try:
+                    self.log.close()
+                except OSError:  # the error that stopped the loop says what could not be written
+                    pass
         final = self.sample_grid(self.run.samples / "final.png") if main and cfg.n_samples else last_grid
+        self.close()
         distributed.shutdown()
         best = self.best["recon"] if math.isfinite(self.best["recon"]) else None
         return TrainResult(self.run.root, self.iteration, final, best,
