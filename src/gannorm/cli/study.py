@@ -18,16 +18,29 @@ from . import cli
 @click.option("--retry-failed", is_flag=True, help="Run cells that failed before again.")
 @click.option("--dry-run", is_flag=True, help="Validate every cell and list them; run nothing.")
 @click.option("--no-report", is_flag=True, help="Do not render the report at the end.")
-def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report):
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool here; ray: Ray tasks (needs pip install 'gannorm[ray]').")
+@click.option("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: a new local instance).")
+@click.option("--storage", help="Ray: directory for the run directories, shared by the nodes for resuming "
+                                "(default: the study's runs/).")
+@click.option("--cpus-per-cell", type=float, help="Ray: CPUs per cell (overrides resources.cpu of the study file).")
+@click.option("--gpus-per-cell", type=float, help="Ray: GPUs per cell, fractions share a GPU (overrides resources.gpu).")
+@click.option("--max-retries", type=int, default=3, show_default=True, help="Ray: attempts after a worker dies mid-cell.")
+@click.option("--halving", is_flag=True, help="Successive halving (Ray Tune ASHA) instead of the full grid; "
+                                              "settings under halving: in the study file.")
+def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, backend, address, storage,
+          cpus_per_cell, gpus_per_cell, max_retries, halving):
     """Run every cell of STUDY_FILE (base config x axes), store the results, render the report.
 
     Finished cells are skipped, interrupted ones resume from their checkpoint, and a failing
     cell is recorded (with its one-line reason) while the others go on. Every cell's config is
-    validated before any run starts.
+    validated before any run starts. With --backend ray the cells are Ray tasks on a local
+    instance or a cluster (--address), several per GPU with fractional --gpus-per-cell.
     """
     from tqdm import tqdm
 
     from ..study import build_report, load_study, run_study
+    from ..study.backends import BackendOptions
 
     s = load_study(study_file)
     out = Path(out_dir) if out_dir else Path("studies") / s.name
@@ -44,16 +57,23 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report):
 
     if (out / "study.db").exists():
         st = Store(out / "study.db")
-        skip = sum(1 for c in s.cells if st.status(c.id) == "done" or (st.status(c.id) == "failed" and not retry_failed))
+        skip = sum(1 for c in s.cells if st.status(c.id) in ("done", "stopped") or (st.status(c.id) == "failed" and not retry_failed))
         st.close()
         bar.update(skip)
 
     def done(row):
         bar.update(1)
         if row["status"] != "done":
-            bar.write(f"cell {row['cell_id']} failed: {row['error']}")
+            bar.write(f"cell {row['cell_id']} {row['status']}: {row['error']}")
 
-    run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=done, threads=threads)
+    resources = {**s.resources, **({"cpu": cpus_per_cell} if cpus_per_cell else {}),
+                 **({"gpu": gpus_per_cell} if gpus_per_cell is not None else {})}
+    opts = BackendOptions(address=address, storage=storage, resources=resources, max_retries=max_retries,
+                          halving=halving or s.strategy == "halving")
+    if backend == "local" and (address or storage or opts.halving):
+        raise GannormError("--address, --storage and halving need --backend ray")
+    run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=done, threads=threads, backend=backend,
+              options=opts)
     bar.close()
     if not no_report:
         page = build_report(out)
