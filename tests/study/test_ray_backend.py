@@ -47,6 +47,7 @@ def _free_port():
 def ray_local():
     """One 2-CPU Ray instance for the module (starting Ray costs tens of seconds on 2 cores)."""
     os.environ["PYTHONPATH"] = os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])  # workers import this tree
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")  # a busy 2-core machine registers slowly
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
@@ -161,7 +162,8 @@ def test_unreachable_address_fails_in_bounded_time(tmp_path, scheme):
 @pytest.mark.slow
 def test_cluster_started_with_ray_start_and_joined_by_address(tmp_path):
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
+           "RAY_raylet_start_wait_time_s": "180"}
     # --block: the head lives as long as this child, whose process group is ours to stop
     head = subprocess.Popen(["ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
                              "--include-dashboard=false", "--disable-usage-stats"], env=env, start_new_session=True,

@@ -37,8 +37,6 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
     validated before any run starts. With --backend ray the cells are Ray tasks on a local
     instance or a cluster (--address), several per GPU with fractional --gpus-per-cell.
     """
-    from tqdm import tqdm
-
     from ..study import build_report, load_study, run_study
     from ..study.backends import BackendOptions
 
@@ -49,35 +47,59 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
     click.echo(f"study {s.name}: {len(s.cells)} cells ({' x '.join(f'{a.name}[{len(a.values)}]' for a in s.axes)}) "
                f"-> {out}", err=True)
     if dry_run:
+        missing = _missing_data(s.cells)
         for c in s.cells:
-            click.echo(f"  {c.id}: {' '.join(c.overrides)}")
+            click.echo(f"  {c.id}: {' '.join(c.overrides)}" + (f"  [data: {missing[c.id]}]" if c.id in missing else ""))
+        if missing:
+            raise GannormError(f"{len(missing)} of {len(s.cells)} cells have no data (listed above); "
+                               f"fix data.root / data.name before running")
+        click.echo(f"data found for all {len(s.cells)} cells", err=True)
         return
-    bar = tqdm(total=len(s.cells), desc="cells", unit="run")
+    from ..study.ray_backend import storage_dir
     from ..study.store import Store
+    from .study_progress import StudyProgress
 
+    skip = 0
     if (out / "study.db").exists():
         st = Store(out / "study.db")
-        skip = sum(1 for c in s.cells if st.status(c.id) in ("done", "stopped") or (st.status(c.id) == "failed" and not retry_failed))
+        skip = sum(1 for c in s.cells if st.status(c.id) in ("done", "stopped") or
+                   (st.status(c.id) == "failed" and not retry_failed))
         st.close()
-        bar.update(skip)
-
-    def done(row):
-        bar.update(1)
-        if row["status"] != "done":
-            bar.write(f"cell {row['cell_id']} {row['status']}: {row['error']}")
-
     resources = {**s.resources, **({"cpu": cpus_per_cell} if cpus_per_cell else {}),
                  **({"gpu": gpus_per_cell} if gpus_per_cell is not None else {})}
     opts = BackendOptions(address=address, storage=storage, resources=resources, max_retries=max_retries,
                           halving=halving or s.strategy == "halving")
     if backend == "local" and (address or storage or opts.halving):
         raise GannormError("--address, --storage and halving need --backend ray")
-    run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=done, threads=threads, backend=backend,
-              options=opts)
-    bar.close()
+    with StudyProgress(s.cells, storage_dir(storage, out / "runs"), len(s.cells), skip) as progress:
+        run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=progress.done, threads=threads,
+                  backend=backend, options=opts)
     if not no_report:
         page = build_report(out)
         click.echo(f"report: {page}")
+
+
+def _missing_data(cells) -> dict:
+    """cell id -> why its data cannot be read. A set data.root is only checked to exist (no
+    decoding); a source's own default location is opened, which fails fast when absent."""
+    from ..data import load_data
+
+    seen, out = {}, {}
+    for c in cells:
+        d = c.config.data
+        key = (d.name, d.root, repr(sorted(d.args.items())))
+        if key not in seen:
+            if d.root is not None:
+                seen[key] = None if Path(d.root).expanduser().exists() else f"{d.root} does not exist"
+            else:
+                try:
+                    load_data(d, quiet=True)
+                    seen[key] = None
+                except GannormError as e:
+                    seen[key] = str(e)
+        if seen[key]:
+            out[c.id] = seen[key]
+    return out
 
 
 @cli.command()

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from . import halving, ray_backend
-
 
 @dataclass
 class BackendOptions:
@@ -22,6 +20,9 @@ class BackendOptions:
 
 
 def run_ray(study, cells, paths, store, opts: BackendOptions, on_done=None):
+    # loaded only when this backend runs: they pull in torch (and Ray), which `gannorm.study` need not
+    from . import halving, ray_backend
+
     if opts.halving:
         return halving.run_halving(study, cells, paths, store, opts, on_done)
     return ray_backend.run_cells(study, cells, paths, store, opts, on_done)
