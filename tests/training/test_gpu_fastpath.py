@@ -4,8 +4,7 @@ contiguous), which must give the same losses to the setting's precision."""
 import pytest
 import torch
 
-from gannorm import config
-from gannorm.training import Trainer
+from steps import losses as _losses, trainer as _make
 
 pytestmark = pytest.mark.gpu
 
@@ -14,16 +13,7 @@ TINY = ["base_features=8", "z_dim=16", "batch_size=16", "log_every=1", "sample_e
 
 
 def _trainer(tmp_path, *over, name="run"):
-    return Trainer(config.load(None, TINY + list(over)), tmp_path / name, quiet=True)
-
-
-def _losses(t, n=3):
-    out = []
-    for _ in range(n):
-        o = t.step()
-        t.iteration += 1
-        out.append([float(o["d_loss"]), float(o["g_loss"])])
-    return torch.tensor(out)
+    return _make(tmp_path, TINY, *over, name=name)
 
 
 def test_the_gpu_is_used(tmp_path):
