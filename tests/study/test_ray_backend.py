@@ -92,6 +92,7 @@ def test_resources_no_node_has_fail_before_anything_runs(tmp_path, ray_local):
     assert not list((tmp_path / "out" / "runs").iterdir()) and Store(tmp_path / "out" / "study.db").runs() == []
 
 
+@pytest.mark.slow  # ~3.5 min on a busy 2-core machine
 def test_killed_worker_cell_is_retried_from_its_checkpoint(tmp_path, ray_local):
     base = {**TINY, "train": {**TINY["train"], "iterations": 400, "checkpoint_every": 10, "log_every": 10,
                               "sample_every": 0}, "eval": {"test_interval": 0}}
@@ -117,6 +118,7 @@ def test_killed_worker_cell_is_retried_from_its_checkpoint(tmp_path, ray_local):
     assert "resuming from its last checkpoint" in (out / "logs" / "seed=0.log").read_text()
 
 
+@pytest.mark.slow  # ~5 min on a busy 2-core machine
 def test_halving_stops_the_planted_loser_at_the_first_rung(tmp_path, ray_local):
     base = {**TINY, "train": {**TINY["train"], "iterations": 40, "checkpoint_every": 10}, "eval": {"test_interval": 10, "test_steps": 5}}
     axes = {"lr": {"good": {"optim.g_lr": 2e-4, "optim.d_lr": 2e-4}, "fine": {"optim.g_lr": 1e-4, "optim.d_lr": 1e-4},

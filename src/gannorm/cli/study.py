@@ -69,8 +69,8 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
                  **({"gpu": gpus_per_cell} if gpus_per_cell is not None else {})}
     opts = BackendOptions(address=address, storage=storage, resources=resources, max_retries=max_retries,
                           halving=halving or s.strategy == "halving")
-    if backend == "local" and (address or storage or opts.halving):
-        raise GannormError("--address, --storage and halving need --backend ray")
+    if backend == "local" and (address or storage or opts.halving or cpus_per_cell or gpus_per_cell is not None):
+        raise GannormError("--address, --storage, --cpus/--gpus-per-cell and halving need --backend ray")
     with StudyProgress(s.cells, storage_dir(storage, out / "runs"), len(s.cells), skip) as progress:
         run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=progress.done, threads=threads,
                   backend=backend, options=opts)

@@ -58,8 +58,8 @@ def execute_cell(config_text: str, run_dir: str, final_steps: Optional[int], fin
     except Exception as e:  # a bug in a cell must not stop the study: record it with its traceback
         status, error = "failed", f"{type(e).__name__}: {e}"
         say(traceback.format_exc())
-    result_, metrics = read_run(Path(run_dir), status)
-    return {"status": status, "error": error, "result": {k: result.get(k) for k in RESULT_KEYS} or result_,
+    _, metrics = read_run(Path(run_dir), "failed")  # the metric rows (the result is in hand)
+    return {"status": status, "error": error, "result": {k: result.get(k) for k in RESULT_KEYS},
             "metrics": metrics, "log": log.getvalue(), "resumed_from": resumed_from}
 
 
