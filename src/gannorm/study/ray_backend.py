@@ -12,12 +12,14 @@ it lands on the same node), and starts the cell over otherwise.
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import traceback
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+import torch
 import yaml
 
 from ..errors import GannormError
@@ -33,10 +35,6 @@ from .store import Store
 def execute_cell(config_text: str, run_dir: str, final_steps: Optional[int], final_images: Optional[int],
                  diversity_samples: int, threads: int) -> Dict:
     """Runs on a Ray worker: one cell, caught so that a user error is a result, not a retry."""
-    import json
-
-    import torch
-
     torch.set_num_threads(max(1, threads))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     latest = RunDir(run_dir).latest
