@@ -13,7 +13,7 @@ of a step, T(1 + steps) - T(1), so setup and the final scoring forward are left 
             batch size, no loss bookkeeping, no optimizer: the least a step can cost
 Optional rows (--extras): ours with G in channels_last; ours with torch.compile(G).
 
-    python benchmarks/recon.py [--steps 3] [--repeats 2] [--extras]
+    python benchmarks/recon.py [--steps 3] [--repeats 2] [--extras] [--device cuda]
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def authors(g, x, steps, batch=32):
     total = 0.0
     for i in range(0, len(x), batch):
         target = x[i:i + batch]
-        code = torch.zeros(len(target), g.z_dim, requires_grad=True)
+        code = torch.zeros(len(target), g.z_dim, device=target.device, requires_grad=True)
         opt = torch.optim.RMSprop([code], lr=0.01, eps=1e-6, alpha=0.9)
         for _ in range(steps):
             loss = nn.functional.mse_loss(g(code), target)
@@ -54,7 +54,7 @@ def authors(g, x, steps, batch=32):
 
 
 def floor(g, n, steps, batch):
-    z = torch.zeros(n, g.z_dim)
+    z = torch.zeros(n, g.z_dim, device=next(g.parameters()).device)
     for _ in range(steps):
         for i in range(0, n, batch):
             zc = z[i:i + batch].requires_grad_(True)
@@ -64,6 +64,8 @@ def floor(g, n, steps, batch):
 def timed(fn, steps, repeats, marginal=True):
     """Min over repeats of the seconds per step. ``marginal``: (T(1 + steps) - T(1)) / steps,
     so one-off work (setup, the final scoring forward) is not counted as step time."""
+    if torch.cuda.is_available():  # time finished work, not queued kernels
+        fn = (lambda f: lambda k: (f(k), torch.cuda.synchronize()))(fn)
     fn(1)  # warm-up: allocator, kernels, lazy init
     best = float("inf")
     for _ in range(repeats):
@@ -86,16 +88,19 @@ def main():
     ap.add_argument("--floor-batches", default="250,auto,2000")
     ap.add_argument("--extras", action="store_true", help="also time channels_last and torch.compile")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
+    dev = torch.device(a.device)
     if a.threads:
         torch.set_num_threads(a.threads)
 
     from gannorm.metrics.reconstruction import auto_chunk_size, reconstruction_error
 
     g, imgs = build(a.n_images)
+    g, imgs = g.to(dev), imgs.to(dev)
     x = imgs.float() / 255
     n = len(imgs)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n} images 3x32x32, "
+    print(f"torch {torch.__version__}, {dev}, {torch.get_num_threads()} threads, {n} images 3x32x32, "
           f"DCGAN WN z128 f64; s/step = min of {a.repeats} x {a.steps} steps")
     class Rows(list):
         def append(self, row):  # progress as we go: the whole run takes minutes
@@ -108,7 +113,7 @@ def main():
         return lambda k: reconstruction_error(gen, imgs, steps=k, chunk_size=chunk)
 
     rows.append(("authors (32 at a time)", timed(lambda k: authors(g, x, k), a.steps, a.repeats)))
-    auto = auto_chunk_size(g, n, torch.device("cpu"))
+    auto = auto_chunk_size(g, n, dev)
     batches = [auto if b == "auto" else int(b) for b in a.floor_batches.split(",")]
     floors = {b: timed(lambda k, b=b: floor(g, n, k, b), a.steps, a.repeats, marginal=False) for b in batches}
     for b, t in floors.items():

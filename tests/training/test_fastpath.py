@@ -9,6 +9,7 @@ from gannorm import config
 from gannorm.errors import GannormError
 from gannorm.training import Trainer, fastpath
 from gannorm.training.checkpoint import load_checkpoint
+from steps import losses as _losses, trainer as _make
 
 TINY = ["base_features=8", "z_dim=16", "batch_size=8", "log_every=1", "sample_every=0", "test_interval=0",
         "n_samples=4", "device=cpu", "d_norm=spectral"]
@@ -18,16 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _trainer(tmp_path, *over, name="run"):
-    return Trainer(config.load(None, TINY + list(over)), tmp_path / name, quiet=True)
-
-
-def _losses(t, n=3):
-    out = []
-    for _ in range(n):
-        o = t.step()
-        t.iteration += 1
-        out.append([float(o["d_loss"]), float(o["g_loss"])])
-    return torch.tensor(out)
+    return _make(tmp_path, TINY, *over, name=name)
 
 
 # ----------------------------------------------------------------------------- no host syncs

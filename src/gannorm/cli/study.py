@@ -18,16 +18,27 @@ from . import cli
 @click.option("--retry-failed", is_flag=True, help="Run cells that failed before again.")
 @click.option("--dry-run", is_flag=True, help="Validate every cell and list them; run nothing.")
 @click.option("--no-report", is_flag=True, help="Do not render the report at the end.")
-def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report):
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool here; ray: Ray tasks (needs pip install 'gannorm[ray]').")
+@click.option("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: a new local instance).")
+@click.option("--storage", help="Ray: directory for the run directories, shared by the nodes for resuming "
+                                "(default: the study's runs/).")
+@click.option("--cpus-per-cell", type=float, help="Ray: CPUs per cell (overrides resources.cpu of the study file).")
+@click.option("--gpus-per-cell", type=float, help="Ray: GPUs per cell, fractions share a GPU (overrides resources.gpu).")
+@click.option("--max-retries", type=int, default=3, show_default=True, help="Ray: attempts after a worker dies mid-cell.")
+@click.option("--halving", is_flag=True, help="Successive halving (Ray Tune ASHA) instead of the full grid; "
+                                              "settings under halving: in the study file.")
+def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, backend, address, storage,
+          cpus_per_cell, gpus_per_cell, max_retries, halving):
     """Run every cell of STUDY_FILE (base config x axes), store the results, render the report.
 
     Finished cells are skipped, interrupted ones resume from their checkpoint, and a failing
     cell is recorded (with its one-line reason) while the others go on. Every cell's config is
-    validated before any run starts.
+    validated before any run starts. With --backend ray the cells are Ray tasks on a local
+    instance or a cluster (--address), several per GPU with fractional --gpus-per-cell.
     """
-    from tqdm import tqdm
-
     from ..study import build_report, load_study, run_study
+    from ..study.backends import BackendOptions
 
     s = load_study(study_file)
     out = Path(out_dir) if out_dir else Path("studies") / s.name
@@ -36,28 +47,59 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report):
     click.echo(f"study {s.name}: {len(s.cells)} cells ({' x '.join(f'{a.name}[{len(a.values)}]' for a in s.axes)}) "
                f"-> {out}", err=True)
     if dry_run:
+        missing = _missing_data(s.cells)
         for c in s.cells:
-            click.echo(f"  {c.id}: {' '.join(c.overrides)}")
+            click.echo(f"  {c.id}: {' '.join(c.overrides)}" + (f"  [data: {missing[c.id]}]" if c.id in missing else ""))
+        if missing:
+            raise GannormError(f"{len(missing)} of {len(s.cells)} cells have no data (listed above); "
+                               f"fix data.root / data.name before running")
+        click.echo(f"data found for all {len(s.cells)} cells", err=True)
         return
-    bar = tqdm(total=len(s.cells), desc="cells", unit="run")
+    from ..study.ray_backend import storage_dir
     from ..study.store import Store
+    from .study_progress import StudyProgress
 
+    skip = 0
     if (out / "study.db").exists():
         st = Store(out / "study.db")
-        skip = sum(1 for c in s.cells if st.status(c.id) == "done" or (st.status(c.id) == "failed" and not retry_failed))
+        skip = sum(1 for c in s.cells if st.status(c.id) in ("done", "stopped") or
+                   (st.status(c.id) == "failed" and not retry_failed))
         st.close()
-        bar.update(skip)
-
-    def done(row):
-        bar.update(1)
-        if row["status"] != "done":
-            bar.write(f"cell {row['cell_id']} failed: {row['error']}")
-
-    run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=done, threads=threads)
-    bar.close()
+    resources = {**s.resources, **({"cpu": cpus_per_cell} if cpus_per_cell else {}),
+                 **({"gpu": gpus_per_cell} if gpus_per_cell is not None else {})}
+    opts = BackendOptions(address=address, storage=storage, resources=resources, max_retries=max_retries,
+                          halving=halving or s.strategy == "halving")
+    if backend == "local" and (address or storage or opts.halving or cpus_per_cell or gpus_per_cell is not None):
+        raise GannormError("--address, --storage, --cpus/--gpus-per-cell and halving need --backend ray")
+    with StudyProgress(s.cells, storage_dir(storage, out / "runs"), len(s.cells), skip) as progress:
+        run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=progress.done, threads=threads,
+                  backend=backend, options=opts)
     if not no_report:
         page = build_report(out)
         click.echo(f"report: {page}")
+
+
+def _missing_data(cells) -> dict:
+    """cell id -> why its data cannot be read. A set data.root is only checked to exist (no
+    decoding); a source's own default location is opened, which fails fast when absent."""
+    from ..data import load_data
+
+    seen, out = {}, {}
+    for c in cells:
+        d = c.config.data
+        key = (d.name, d.root, repr(sorted(d.args.items())))
+        if key not in seen:
+            if d.root is not None:
+                seen[key] = None if Path(d.root).expanduser().exists() else f"{d.root} does not exist"
+            else:
+                try:
+                    load_data(d, quiet=True)
+                    seen[key] = None
+                except GannormError as e:
+                    seen[key] = str(e)
+        if seen[key]:
+            out[c.id] = seen[key]
+    return out
 
 
 @cli.command()

@@ -58,6 +58,19 @@ def run_cell(config_path: str, run_dir: str, final_steps: int | None, final_imag
     return out
 
 
+def run_logged(config_path: str, run_dir: str, final_steps: int | None, final_images: int | None,
+               diversity_samples: int = 256, say=print) -> dict:
+    """``run_cell`` with a line at the start (resumed or not) and one at the end, for the cell's log."""
+    latest = RunDir(run_dir).latest
+    start = f"resuming from its last checkpoint ({latest})" if latest.exists() else "from scratch"
+    say(f"cell {run_dir}: config {config_path}, {start}", flush=True)
+    out = run_cell(config_path, run_dir, final_steps, final_images, diversity_samples)
+    say(f"done: {out['iterations']} iterations in {out['seconds']:.1f} s; final test recon {out['final_recon']:.5f} "
+        f"({out['final_images']} held-out images, {out['final_steps']} steps); diversity {out['diversity']:.3f}",
+        flush=True)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
@@ -67,7 +80,7 @@ def main(argv=None):
     ap.add_argument("--diversity-samples", type=int, default=256)
     a = ap.parse_args(argv)
     try:
-        run_cell(a.config, a.run_dir, a.final_steps, a.final_images, a.diversity_samples)
+        run_logged(a.config, a.run_dir, a.final_steps, a.final_images, a.diversity_samples)
     except GannormError as e:
         print(f"gannorm: error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -9,17 +9,14 @@ reason, and the study goes on with the others.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List
 
-from ..errors import GannormError
-from ..training.logging import read_metrics
 
 PR_SET_PDEATHSIG = 1
 
@@ -87,20 +84,3 @@ class CellProcesses:
         self.kill_all()  # nothing left behind, however the driver leaves (Ctrl-C included)
         for s, h in self._old.items():
             signal.signal(s, h)
-
-
-def read_cell_files(run_dir: Path, status: str, error: Optional[str]) -> Tuple[Dict, List[Dict], str, Optional[str]]:
-    """(result, metrics, status, error) of a cell's run directory; damaged files make the
-    cell ``failed`` with the reason instead of stopping the study."""
-    res: Dict = {}
-    metrics: List[Dict] = []
-    try:
-        if (run_dir / "result.json").exists() and status == "done":
-            res = json.loads((run_dir / "result.json").read_text())
-            if not isinstance(res, dict):
-                raise ValueError("result.json does not hold a JSON object")
-        if (run_dir / "metrics.jsonl").exists():
-            metrics = read_metrics(run_dir / "metrics.jsonl")
-    except (GannormError, OSError, ValueError) as e:
-        return {}, metrics, "failed", f"damaged cell files in {run_dir}: {str(e).splitlines()[0]}"
-    return res, metrics, status, error

@@ -12,6 +12,9 @@ Study YAML::
         weight: {g_norm: weight, d_norm: weight}
       train.seed: [0, 1, 2]                # a config key: its values
     final_test: {steps: 500, images: 2000} # the reconstruction final test of every cell
+    resources: {cpu: 1, gpu: 0.25}         # per cell, for --backend ray (4 cells share a GPU)
+    strategy: halving                      # optional: successive halving (--backend ray)
+    halving: {first_rung: 200, keep: 0.5, metric: recon_running}
 
 Every cell's config is built and validated before any run starts, so a typo in an axis
 fails at once with the valid values.
@@ -54,6 +57,9 @@ class Study:
     final_steps: Optional[int] = None
     final_images: Optional[int] = None
     diversity_samples: int = 256
+    resources: Dict[str, float] = field(default_factory=dict)  # per cell: cpu, gpu (Ray backend)
+    strategy: str = "grid"  # grid | halving
+    halving: Dict = field(default_factory=dict)  # first_rung, keep, metric, mode
     cells: List[Cell] = field(default_factory=list)
 
     @property
@@ -96,10 +102,11 @@ def cell_id(labels: Dict[str, str]) -> str:
 def load_study(path: str | Path) -> Study:
     path = Path(path)
     spec = config_mod.load_yaml(path)
-    unknown = set(spec) - {"name", "base", "overrides", "axes", "final_test", "diversity_samples"}
+    valid = ("name", "base", "overrides", "axes", "final_test", "diversity_samples", "resources", "strategy",
+             "halving")
+    unknown = set(spec) - set(valid)
     if unknown:
-        raise GannormError(f"unknown study key(s) {', '.join(sorted(unknown))} in {path}; valid: name, base, "
-                           f"overrides, axes, final_test, diversity_samples")
+        raise GannormError(f"unknown study key(s) {', '.join(sorted(unknown))} in {path}; valid: {', '.join(valid)}")
     base = spec.get("base") or {}
     if isinstance(base, str):
         bp = (path.parent / base) if not Path(base).is_absolute() else Path(base)
@@ -112,7 +119,11 @@ def load_study(path: str | Path) -> Study:
                   overrides=[str(o) for o in spec.get("overrides") or []],
                   axes=[_axis(k, v) for k, v in axes_spec.items()],
                   final_steps=ft.get("steps"), final_images=ft.get("images"),
-                  diversity_samples=int(spec.get("diversity_samples", 256)))
+                  diversity_samples=int(spec.get("diversity_samples", 256)),
+                  resources=dict(spec.get("resources") or {}), strategy=str(spec.get("strategy") or "grid"),
+                  halving=dict(spec.get("halving") or {}))
+    if study.strategy not in ("grid", "halving"):
+        raise GannormError(f"{path}: strategy must be grid or halving, got {study.strategy!r}")
     study.cells = expand(study)
     return study
 

@@ -18,6 +18,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import GannormError
+from . import selection
 from .stability import COLLAPSE_RATIO, WORSE_BY
 from .store import Store
 
@@ -153,7 +154,7 @@ def build_report(study_dir: str | Path, study_file: str | Path | None = None) ->
                 dst = out / f"samples-{r['cell_id']}.png"
                 shutil.copyfile(src, dst)
                 grids.append((panel, m, r["cell_id"], dst))
-    page = _html(study_dir, figs, table_rows, stab_rows, grids, runs)
+    page = _html(study_dir, figs, table_rows, stab_rows, grids, runs).replace("</body>", selection.render(store) + "</body>")
     (out / "index.html").write_text(page)
     _write_csv(out / "final_test.csv", table_rows)
     store.close()

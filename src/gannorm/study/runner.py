@@ -10,33 +10,28 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .. import config as config_mod
+from ..errors import GannormError
 from ..utils.lock import lock_dir
-from .cells import CellProcesses, read_cell_files
+from . import backends
+from .cells import CellProcesses
 from .grid import Cell, Study
+from .ingest import put_cell, read_cell_files, study_paths
 from .store import Store
 
 
-def study_paths(out_dir: Path):
-    return {"db": out_dir / "study.db", "runs": out_dir / "runs", "configs": out_dir / "configs",
-            "logs": out_dir / "logs"}
-
-
 def _ingest(store: Store, cell: Cell, run_dir: Path, status: str, error: Optional[str]) -> Dict:
-    res, metrics, status, error = read_cell_files(run_dir, status, error)
-    row = {"cell_id": cell.id, "labels": cell.labels, "status": status, "error": error,
-           "run_dir": str(run_dir), **{k: res.get(k) for k in (
-               "iterations", "final_recon", "final_steps", "final_images", "best_running",
-               "best_iteration", "diversity", "d_wins", "worse_count", "seconds")}}
-    if status != "done" and metrics:
-        row["iterations"] = metrics[-1]["iteration"]
-    if isinstance(row.get("d_wins"), bool):
-        row["d_wins"] = int(row["d_wins"])
-    store.put_run(row, metrics)
-    return row
+    result, metrics, status, error = read_cell_files(run_dir, status, error)
+    return put_cell(store, cell, run_dir, status, error, result, metrics)
 
 
 def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bool = False,
-              on_done: Optional[Callable[[Dict], None]] = None, threads: Optional[int] = None) -> List[Dict]:
+              on_done: Optional[Callable[[Dict], None]] = None, threads: Optional[int] = None,
+              backend: str = "local", options: Optional[backends.BackendOptions] = None) -> List[Dict]:
+    options = options or backends.BackendOptions(resources=study.resources, halving=study.strategy == "halving")
+    if backend not in ("local", *backends.BACKENDS):
+        raise GannormError(f"unknown study backend {backend!r}; valid: local, {', '.join(backends.BACKENDS)}")
+    if options.halving and backend == "local":
+        raise GannormError("successive halving runs on Ray Tune: add --backend ray (pip install 'gannorm[ray]')")
     out_dir = Path(out_dir)
     p = study_paths(out_dir)
     for d in ("runs", "configs", "logs"):
@@ -46,11 +41,15 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
     todo = []
     for cell in study.cells:
         st = store.status(cell.id)
-        if st == "done" or (st == "failed" and not retry_failed):
+        if st in ("done", "stopped") or (st == "failed" and not retry_failed):
             continue
         cfg_path = p["configs"] / f"{cell.id}.yaml"
         config_mod.save(cell.config, cfg_path)
         todo.append(cell)
+    if backend != "local":
+        rows = backends.BACKENDS[backend](study, todo, p, store, options, on_done)
+        store.close()
+        return rows
     # Split the cores among the cells: oversubscribed OpenMP threads spin and slow everyone.
     threads = threads or max(1, (os.cpu_count() or 1) // max(jobs, 1))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

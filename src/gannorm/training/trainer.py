@@ -383,7 +383,9 @@ class Trainer:
         return last or any(n and it % n == 0 for n in (
             cfg.log_every, cfg.sample_every, cfg.checkpoint_every, ev.test_interval, ev.metrics_interval))
 
-    def train(self) -> TrainResult:
+    def train(self, until: Optional[int] = None) -> TrainResult:
+        """Train to ``cfg.train.iterations``, or pause at iteration ``until`` (a checkpoint is
+        saved there, so a later ``Trainer(..., resume=True).train()`` continues exactly)."""
         from tqdm import tqdm
 
         cfg, ev = self.cfg.train, self.cfg.eval
@@ -395,8 +397,9 @@ class Trainer:
                    dynamic_ncols=True, desc="train")
         t0 = time.perf_counter()
         start_it = self.iteration
+        stop = min(until, cfg.iterations) if until is not None else cfg.iterations
         try:
-            while self.iteration < cfg.iterations:
+            while self.iteration < stop:
                 try:
                     out = self.step()
                 except Exception as e:
@@ -407,7 +410,8 @@ class Trainer:
                 it = self.iteration + 1
                 self.iteration = it
                 last = it == cfg.iterations
-                if not self._is_sync_point(it, last):
+                pause = it == stop and not last
+                if not (pause or self._is_sync_point(it, last)):
                     bar.update(1)
                     continue  # nothing to log, test or save: no reason to wait for the device
                 out = self.check_finite(out)
@@ -432,7 +436,7 @@ class Trainer:
                                     refresh=False)
                 if cfg.sample_every and (it % cfg.sample_every == 0 or last):
                     last_grid = self.sample_grid(self.run.samples / f"iter_{it:07d}.png")
-                if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last:
+                if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last or pause:
                     self.save(self.run.latest)
                 bar.update(1)
         except BaseException:
@@ -445,7 +449,8 @@ class Trainer:
                     self.log.close()
                 except OSError:  # the error that stopped the loop says what could not be written
                     pass
-        final = self.sample_grid(self.run.samples / "final.png") if main and cfg.n_samples else last_grid
+        finished = self.iteration >= cfg.iterations
+        final = self.sample_grid(self.run.samples / "final.png") if main and cfg.n_samples and finished else last_grid
         self.close()
         distributed.shutdown()
         best = self.best["recon"] if math.isfinite(self.best["recon"]) else None

@@ -1,0 +1,87 @@
+"""Reaching a Ray cluster for a study: the optional import, a bounded connect, and a check
+that some node can hold one cell before anything is submitted.
+
+Ray is an optional extra (``pip install 'gannorm[ray]'``); it is imported only here, and only
+when ``--backend ray`` is asked for.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from typing import Dict, Iterator, Optional
+
+from ..errors import GannormError
+
+INSTALL = "pip install 'gannorm[ray]'  (or pip install -e '.[ray]' in a checkout)"
+CONNECT_TIMEOUT_S = 10.0
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise GannormError(f"--backend ray needs Ray, which is not installed; install it with: {INSTALL}") from None
+    return ray
+
+
+def _host_port(address: str) -> Optional[tuple]:
+    """(host, port) of ``ray://HOST:PORT`` or ``HOST:PORT``; None for ``auto``."""
+    if address == "auto":
+        return None
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        raise GannormError(f"--address {address!r} is not auto, HOST:PORT or ray://HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail in bounded time when nothing listens at the address (ray.init may retry for minutes)."""
+    hp = _host_port(address)
+    if hp is None:
+        return
+    try:
+        with socket.create_connection(hp, timeout=timeout):
+            pass
+    except OSError as e:
+        raise GannormError(f"no Ray cluster reachable at {address} ({e.strerror or e}); start one with "
+                           f"`ray start --head` or give the right --address") from None
+
+
+@contextlib.contextmanager
+def connected(address: Optional[str]) -> Iterator:
+    """Ray, connected: to ``address``, to the instance this process already joined, or to a new
+    local instance sized to the machine (stopped again on exit)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    if address:
+        check_reachable(address)
+    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+                  configure_logging=True)
+    try:
+        if address:
+            ray.init(address=address, **({} if address.startswith("ray://") else kwargs))
+        else:
+            ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, TimeoutError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GannormError(f"could not connect to Ray at {address or 'a new local instance'}: {msg}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def check_resources(ray, resources: Dict[str, float]) -> None:
+    """Refuse a request no alive node can satisfy (Ray would queue the cells forever)."""
+    need = {"CPU": float(resources.get("cpu", 1)), "GPU": float(resources.get("gpu", 0))}
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(all(n.get(k, 0.0) >= v for k, v in need.items() if v > 0) for n in nodes):
+        return
+    have = "; ".join(f"{n.get('CPU', 0):g} CPU, {n.get('GPU', 0):g} GPU" for n in nodes) or "no alive node"
+    raise GannormError(f"no Ray node can hold one cell needing cpu={need['CPU']:g}, gpu={need['GPU']:g} "
+                       f"(nodes: {have}); lower `resources:` in the study file or --cpus/--gpus-per-cell")
+
