@@ -12,7 +12,7 @@ lambda (||grad D(x_hat)|| - 1)^2, x_hat = e x + (1 - e) x_fake, lambda = 10, com
 (one D step per G step, to compare per iteration with GraN).
 
 Variants are interleaved round by round so machine load hits all alike; the median seconds
-per iteration is reported. Targets (issue 4): spectral and bssn under 10% over none at
+per iteration is reported. Targets: spectral and bssn under 10% over none at
 64 px, batch 64; gran within 1.5x of wgan-gp.
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ power iteration); for dcgan/none, ``handwritten`` is a DCGAN written with nn.Seq
 Timing: variants are interleaved round by round (load on a shared machine hits all
 alike), median seconds per iteration; ``--clock cpu`` uses this process's CPU time
 (robust on a busy machine; use with --threads 1). On CUDA the clock is wall time after
-torch.cuda.synchronize(). Targets (issue 9): CPU, gannorm+fast <= 1.05x plain+fast's
+torch.cuda.synchronize(). Targets: CPU, gannorm+fast <= 1.05x plain+fast's
 time; GPU, gannorm+fast >= 1.3x plain's images/s.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import plain_dcgan  # noqa: E402  (the hand-written DCGAN of the issue-2 benchmark)
+from train_step import plain_dcgan  # noqa: E402  (the hand-written DCGAN of train_step.py)
 
 from gannorm import config  # noqa: E402
 from gannorm.models import build_models  # noqa: E402

@@ -6,7 +6,7 @@ plain hand-written PyTorch DCGAN loop of the same shape, measured in the same ru
 Baseline: ``plain`` below, nn.Conv2d/ConvTranspose2d + PReLU + BCE-with-logits + RMSProp,
 written without any gannorm code, the same layer shapes as gannorm's ``none`` network.
 Variants are interleaved round by round (so load on a shared machine hits all alike) and
-the median seconds per iteration is reported. Targets (issue 2): every normalization
+the median seconds per iteration is reported. Targets: every normalization
 within 1.25x of the plain loop; weight norm's overhead over none under 15%.
 """
 from __future__ import annotations
