@@ -11,10 +11,11 @@ TPReLU(x) = PReLU(x - b; clamp(s, 0, 1)) + b, per-channel s and b. Variants:
   tprelu    gannorm.nn.TPReLU
 Two measurements per variant:
   fwd+bwd     y = f(x); backward of <y, g> to x, s, b (every training step)
-  fwd+2bwd    gx = d<f(x), g>/dx with create_graph; backward of ||gx||^2 to x, s, b
+  fwd+2bwd    gx = d<f(x), g>/dx with create_graph; backward of ||gx||^2 to x, s, b, g
               (what a gradient penalty does: WGAN-GP, R1, DRAGAN, GraN)
 Before timing, every variant's forward and first derivatives are checked against
-``composed``, and the second derivatives of ``where`` and ``tprelu`` against each other.
+``composed``, and its second derivatives (of ||dL/dx||^2 + ||dL/ds||^2, every mixed term)
+against ``where``'s, in float64; ``previous`` shows its error there.
 Variants are interleaved round by round; the median seconds per call is reported, with
 ratios to ``composed`` and to ``previous`` from the same run.
 """
@@ -88,9 +89,19 @@ def first_order(f, x, s, b, g):
 
 
 def second_order(f, x, s, b, g):
+    # g requires grad: inside a network the incoming gradient depends on the later layers.
+    g = g.detach().requires_grad_(True)
     gx, = torch.autograd.grad(f(x, s, b), x, g, create_graph=True)
     # gx is piecewise constant in x: its x-derivative is zero (unused in the graph)
-    return torch.autograd.grad(gx.square().sum(), (x, s, b), allow_unused=True, materialize_grads=True)
+    return torch.autograd.grad(gx.square().sum(), (x, s, b, g), allow_unused=True, materialize_grads=True)
+
+
+def second_order_all(f, x, s, b, g):
+    """Second derivatives of ||dL/dx||^2 + ||dL/ds||^2: every mixed term, as gradgradcheck sees them."""
+    g = g.detach().requires_grad_(True)
+    gx, gs = torch.autograd.grad(f(x, s, b), (x, s), g, create_graph=True)
+    return torch.autograd.grad(gx.square().sum() + gs.square().sum(), (x, s, b, g),
+                               allow_unused=True, materialize_grads=True)
 
 
 def inputs(shape, dtype=torch.float32, seed=0):
@@ -111,12 +122,12 @@ def check(shape):
     s, b = module.weight, module.bias
     ref_y = composed(x, s, b)
     ref_1 = first_order(composed, x, s, b, g)
-    ref_2 = second_order(where, x, s, b, g)
+    ref_2 = second_order_all(where, x, s, b, g)
     lines = []
     for name, f in variants(module).items():
         same_y = torch.equal(f(x, s, b), ref_y)
         err_1 = max((u - v).abs().max().item() for u, v in zip(first_order(f, x, s, b, g), ref_1))
-        err_2 = max((u - v).abs().max().item() for u, v in zip(second_order(f, x, s, b, g), ref_2))
+        err_2 = max((u - v).abs().max().item() for u, v in zip(second_order_all(f, x, s, b, g), ref_2))
         lines.append(f"# check {name:<9} forward identical to composed: {same_y}; max |diff| "
                      f"first derivatives vs composed {err_1:.1e}, second vs where {err_2:.1e}")
     return lines

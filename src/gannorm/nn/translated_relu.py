@@ -72,14 +72,14 @@ class _PReLUGradients(torch.autograd.Function):
         if gg_d is not None:
             if need_grad:
                 g_grad = torch.where(positive, gg_d, gg_d * s)
-            if need_s:
-                g_s = torch.where(positive, 0.0, grad * gg_d)  # reduced to s's shape by autograd
+            if need_s:  # (in place on a fresh product: one buffer fewer than torch.where)
+                g_s = (grad * gg_d).masked_fill_(positive, 0.0)  # reduced to s's shape by autograd
         if gg_s is not None:
             if need_grad:
                 g_grad = torch.where(positive, 0.0, gg_s * d) if g_grad is None else \
                     torch.where(positive, g_grad, g_grad + gg_s * d)
             if need_d:
-                g_d = torch.where(positive, 0.0, grad * gg_s)
+                g_d = (grad * gg_s).masked_fill_(positive, 0.0)
         return g_grad, g_d, g_s
 
 
