@@ -2,7 +2,7 @@
 forms of the same function and against the previous hand-written version, in one run.
 
     python benchmarks/activations.py [--shape 64,64,32,32] [--iters 5] [--rounds 5]
-                                     [--threads N] [--clock cpu]
+                                     [--warmup 1] [--threads N] [--clock cpu]
 
 TPReLU(x) = PReLU(x - b; clamp(s, 0, 1)) + b, per-channel s and b. Variants:
   composed  F.prelu(x - b, s.clamp(0, 1)) + b, the authors' code (plain autograd; baseline)
@@ -16,19 +16,22 @@ Two measurements per variant:
 Before timing, every variant's forward and first derivatives are checked against
 ``composed``, and its second derivatives (of ||dL/dx||^2 + ||dL/ds||^2, every mixed term)
 against ``where``'s, in float64; ``previous`` shows its error there.
-Variants are interleaved round by round; the median seconds per call is reported, with
-ratios to ``composed`` and to ``previous`` from the same run.
+Timing as in benchmarks/timing.py (interleaved rounds, median); ratios are to ``composed``
+and to ``previous`` from the same run.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from gannorm.nn import TPReLU
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import add_timing_args, set_threads, time_variants  # noqa: E402
+
+from gannorm.nn import TPReLU  # noqa: E402
 
 
 class PreviousTPReLUFunction(torch.autograd.Function):
@@ -136,14 +139,9 @@ def check(shape):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", default="64,64,32,32", help="N,C,H,W of the activation input")
-    ap.add_argument("--iters", type=int, default=5, help="timed calls per variant per round")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="cpu = process CPU time, steadier than wall time on a shared machine (use --threads 1)")
+    add_timing_args(ap, iters=5, rounds=5)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     shape = tuple(int(v) for v in args.shape.split(","))
     for line in check(shape):
         print(line)
@@ -151,17 +149,7 @@ def main():
     s, b, fns = module.weight, module.bias, variants(module)
     modes = {"fwd+bwd": first_order, "fwd+2bwd": second_order}
     jobs = {(m, v): (lambda run=run, f=f: run(f, x, s, b, g)) for m, run in modes.items() for v, f in fns.items()}
-    for job in jobs.values():  # warm-up: allocator, first-call kernel selection
-        job()
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    times = {k: [] for k in jobs}
-    for _ in range(args.rounds):
-        for k, job in jobs.items():
-            t0 = clock()
-            for _ in range(args.iters):
-                job()
-            times[k].append((clock() - t0) / args.iters)
-    med = {k: statistics.median(t) for k, t in times.items()}
+    med = time_variants(jobs, args)
     print(f"# TPReLU on a float32 {'x'.join(map(str, shape))} input; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.clock} clock, median of {args.rounds} rounds x "
           f"{args.iters} calls")
