@@ -10,7 +10,7 @@ batch 64, WN), all measured in the same run on the same images.
 Images: the first N files (sorted, over all classes) of ../shared/data/cifar10-jpeg/train.
 Also reported: the one-time cost of building the cache (``gannorm data prepare``, with
 ``--workers`` decoding threads). Each figure is the median of ``--rounds`` rounds. The
-target (issue 6): the cache reads far faster than training consumes, so data is never the
+target: the cache reads far faster than training consumes, so data is never the
 bottleneck; decoding JPEGs per batch is the baseline it is compared with.
 """
 from __future__ import annotations

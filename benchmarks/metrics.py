@@ -5,8 +5,8 @@ generator and the same real images; the baseline is ``torch_fidelity.calculate_m
 its defaults (batch 64, DataLoader workers, no cache) except ``kid_subset_size``, lowered to N
 because its default of 1000 fails for N < 1000. Timed per side: N real images, N generated
 images, the metrics, the total; and gannorm's second evaluation, whose real statistics come
-from the reference cache. The issue asks about 10k vs 10k: the last lines extrapolate the
-measured per-image rates to that, clearly labelled as an extrapolation.
+from the reference cache. FID is usually reported on 10k vs 10k images: the last lines extrapolate
+the measured per-image rates to that, clearly labelled as an extrapolation.
 
     python benchmarks/metrics.py                 # N=100, efficientnet_lite0 at 224x224
     python benchmarks/metrics.py --n 1000 --extractor efficientnet_lite0:112

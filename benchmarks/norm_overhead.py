@@ -12,18 +12,18 @@ lambda (||grad D(x_hat)|| - 1)^2, x_hat = e x + (1 - e) x_fake, lambda = 10, com
 (one D step per G step, to compare per iteration with GraN).
 
 Variants are interleaved round by round so machine load hits all alike; the median seconds
-per iteration is reported. Targets (issue 4): spectral and bssn under 10% over none at
+per iteration is reported. Targets: spectral and bssn under 10% over none at
 64 px, batch 64; gran within 1.5x of wgan-gp.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from timing import add_timing_args, set_threads, time_variants
 
 from gannorm.config import ModelConfig
 from gannorm.models.build import build_models
@@ -78,15 +78,10 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--features", type=int, default=64, help="D's first-layer channels (paper code: 64)")
     ap.add_argument("--z", type=int, default=128)
-    ap.add_argument("--iters", type=int, default=3, help="timed iterations per variant per round")
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--norms", default=",".join(ALL), help="comma-separated subset of: " + ", ".join(ALL))
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="cpu = process CPU time, steadier than wall time on a shared machine (use --threads 1)")
+    add_timing_args(ap, iters=3)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     variants = [v.strip() for v in args.norms.split(",") if v.strip()]
     for must in ("none", "wgan-gp"):
         if must not in variants and ("gran" in variants or must == "none"):
@@ -94,17 +89,7 @@ def main():
     torch.manual_seed(0)
     images = np.random.default_rng(0).integers(0, 256, (512, 3, args.size, args.size), dtype=np.uint8)
     steps = {v: make_step(v, images, args.size, args.batch, args.features, args.z) for v in variants}
-    for s in steps.values():  # warm-up: allocator, first-call kernel selection
-        s()
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    times = {v: [] for v in variants}
-    for _ in range(args.rounds):
-        for v in variants:
-            t0 = clock()
-            for _ in range(args.iters):
-                steps[v]()
-            times[v].append((clock() - t0) / args.iters)
-    med = {v: statistics.median(t) for v, t in times.items()}
+    med = time_variants(steps, args)
     print(f"DCGAN training step, {args.size}x{args.size}, batch {args.batch}, D features {args.features}, "
           f"torch threads {torch.get_num_threads()}, {args.clock} clock, {args.rounds} rounds x {args.iters} "
           f"iterations, median")

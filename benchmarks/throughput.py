@@ -25,7 +25,7 @@ power iteration); for dcgan/none, ``handwritten`` is a DCGAN written with nn.Seq
 Timing: variants are interleaved round by round (load on a shared machine hits all
 alike), median seconds per iteration; ``--clock cpu`` uses this process's CPU time
 (robust on a busy machine; use with --threads 1). On CUDA the clock is wall time after
-torch.cuda.synchronize(). Targets (issue 9): CPU, gannorm+fast <= 1.05x plain+fast's
+torch.cuda.synchronize(). Targets: CPU, gannorm+fast <= 1.05x plain+fast's
 time; GPU, gannorm+fast >= 1.3x plain's images/s.
 """
 from __future__ import annotations
@@ -33,17 +33,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import plain_dcgan  # noqa: E402  (the hand-written DCGAN of the issue-2 benchmark)
+from timing import add_timing_args, set_threads, time_variants  # noqa: E402
+from train_step import plain_dcgan  # noqa: E402  (the hand-written DCGAN of train_step.py)
 
 from gannorm import config  # noqa: E402
 from gannorm.models import build_models  # noqa: E402
@@ -209,25 +208,6 @@ def torchgan_step(G, D, a, device, tmp, out_range=(0.0, 1.0)):
     return step
 
 
-# ----------------------------------------------------------------------------- timing
-def time_variants(steps, a, sync):
-    clock = time.perf_counter if a.clock == "wall" else time.process_time
-    for fn in steps.values():  # warm-up: compiles every graph (no_grad / grad, D frozen / not)
-        for _ in range(a.warmup):
-            fn()
-    sync()
-    times = {k: [] for k in steps}
-    for _ in range(a.rounds):
-        for k, fn in steps.items():
-            sync()
-            t0 = clock()
-            for _ in range(a.iters):
-                fn()
-            sync()
-            times[k].append((clock() - t0) / a.iters)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
@@ -239,16 +219,11 @@ def main():
     ap.add_argument("--z", type=int, default=128)
     ap.add_argument("--fast", default="channels_last,foreach,compile",
                     help="comma list: channels_last, foreach, fused, compile[=MODE], amp=bf16|fp16")
-    ap.add_argument("--iters", type=int, default=3, help="timed iterations per round")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    add_timing_args(ap, iters=3, rounds=3, warmup=3)
     ap.add_argument("--peer", action="store_true",
                     help="add torchgan's trainer on the same network (pip install --no-deps torchgan==0.1.0)")
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    set_threads(a)
     device = torch.device(a.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():

@@ -6,19 +6,20 @@ plain hand-written PyTorch DCGAN loop of the same shape, measured in the same ru
 Baseline: ``plain`` below, nn.Conv2d/ConvTranspose2d + PReLU + BCE-with-logits + RMSProp,
 written without any gannorm code, the same layer shapes as gannorm's ``none`` network.
 Variants are interleaved round by round (so load on a shared machine hits all alike) and
-the median seconds per iteration is reported. Targets (issue 2): every normalization
+the median seconds per iteration is reported. Targets: every normalization
 within 1.25x of the plain loop; weight norm's overhead over none under 15%.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import tempfile
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from timing import add_timing_args, set_threads, time_variants
 
 from gannorm import config
 from gannorm.training import Trainer
@@ -84,18 +85,10 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--features", type=int, default=64)
     ap.add_argument("--z", type=int, default=128)
-    ap.add_argument("--iters", type=int, default=6, help="timed iterations per round")
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--norms", default="none,batch,weight")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu = this process's CPU time: robust when other jobs share the machine")
+    add_timing_args(ap, iters=6)
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    clock = time.perf_counter if a.clock == "wall" else time.process_time
-    import tempfile
-
+    set_threads(a)
     tmp = tempfile.mkdtemp()
     torch.manual_seed(0)
     steps = {}
@@ -103,16 +96,7 @@ def main():
     for norm in a.norms.split(","):
         steps[norm], images = gannorm_step_fn(norm, a.size, a.batch, a.features, a.z, tmp)
     steps = {"plain": plain_step_fn(np.ascontiguousarray(images), a.size, a.batch, a.features, a.z), **steps}
-    for fn in steps.values():  # warm-up
-        fn()
-    times = {k: [] for k in steps}
-    for _ in range(a.rounds):
-        for k, fn in steps.items():
-            t0 = clock()
-            for _ in range(a.iters):
-                fn()
-            times[k].append((clock() - t0) / a.iters)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = time_variants(steps, a)
     print(f"DCGAN {a.size}x{a.size}, batch {a.batch}, base features {a.features}, z {a.z}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, {a.clock} clock; "
           f"median of {a.rounds} rounds x {a.iters} iterations")

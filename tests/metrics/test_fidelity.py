@@ -102,7 +102,7 @@ def test_kid_agrees_with_clean_fid():
 
 
 def test_kid_subset_larger_than_sample_is_reduced_with_a_warning():
-    """Reference: the issue's bad-input rule (torch-fidelity itself refuses this case)."""
+    """Reference: gannorm's bad-input rule, warn and reduce (torch-fidelity itself refuses this case)."""
     a, b = torch.randn(40, 16), torch.randn(30, 16)
     with pytest.warns(FidelityWarning, match="reduced to 30"):
         out = kid_from_features(a, b, subsets=5, subset_size=1000)

@@ -1,4 +1,4 @@
-"""The WN ResNet of Xiang & Li (spec section 1, ResNet version). References: the spec's
+"""The WN ResNet of Xiang & Li 2017 (the ResNet version of their code). References: its
 formulas written out here (merge (a r + b s)/sqrt(a^2 + b^2 + 1e-6) with (a, b) = (0, 1) at
 init; TPReLU with slope 0.25 and offset 0 at init), the layer-counting rule documented in
 resnet_wn.py, and the requested image sizes."""

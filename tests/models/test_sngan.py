@@ -1,4 +1,4 @@
-"""SNGAN networks. Reference: the layer table of spec section 3 (Miyato et al. 2018, Table 3),
+"""SNGAN networks. Reference: the layer table of Miyato et al. 2018 (Table 3),
 written out literally below, and Table 4's CIFAR ResNet map sizes (32 -> 16 -> 8 -> 8 -> 8)."""
 import pytest
 import torch
@@ -9,7 +9,7 @@ from gannorm.config import ModelConfig
 from gannorm.errors import GannormError
 from gannorm.models import build_models
 
-# spec section 3: D convs (kernel, stride, out channels), then dense 1; LeakyReLU 0.1
+# Miyato et al. 2018, Table 3: D convs (kernel, stride, out channels), then dense 1; LeakyReLU 0.1
 SPEC_D = [(3, 1, 64), (4, 2, 64), (3, 1, 128), (4, 2, 128), (3, 1, 256), (4, 2, 256), (3, 1, 512)]
 # G: dense -> 4x4x512, deconv 4x4 s2 (BN, ReLU) 256/128/64, conv 3x3 -> 3, tanh
 SPEC_G_DECONV = [(512, 256), (256, 128), (128, 64)]

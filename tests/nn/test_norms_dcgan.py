@@ -1,4 +1,4 @@
-"""Every normalization of issue 4 builds the paper's DCGAN (Xiang & Li 2017 layout) at 28,
+"""Every registered normalization builds the paper's DCGAN (Xiang & Li 2017 layout) at 28,
 32 and 64 px, and a forward/backward works. References: the output shapes the DCGAN
 contract promises (image batch from G, one logit per image from D), finite gradients
 reaching every trainable parameter, and the one-line errors for bad settings."""
@@ -43,7 +43,7 @@ def test_norm_builds_dcgan_and_trains_one_step(norm, size):
 
 
 def test_every_norm_is_registered_with_help():
-    """Reference: the issue's list of config names, each needing help text for --help."""
+    """Reference: the config names README.md documents, each registered with help text for `gannorm list`."""
     from gannorm.registry import NORMS as REG
 
     for name in NORMS:

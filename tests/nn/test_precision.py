@@ -10,7 +10,8 @@ import torch.nn as nn
 from gannorm.nn.bssn import bssn
 from gannorm.nn.precision import full_precision
 from gannorm.nn.spectral import spectral_norm, strict_spectral_norm
-from gannorm.nn.weight_norm import TPReLU, WNConv2d, WNConvTranspose2d, WNLinear
+from gannorm.nn.translated_relu import TPReLU
+from gannorm.nn.weight_norm import WNConv2d, WNConvTranspose2d, WNLinear
 from gannorm.nn.wn_param import weight_norm
 
 BF16 = dict(device_type="cpu", dtype=torch.bfloat16)

@@ -169,3 +169,34 @@ def test_strict_sn_moves_with_the_module():
     layer = strict_spectral_norm(nn.ConvTranspose2d(3, 2, 4, 2, 1), input_shape=(4, 4)).double()
     assert layer.parametrizations.weight[0]._v.dtype == torch.float64
     assert layer(torch.randn(1, 3, 4, 4, dtype=torch.float64)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("make, size", [(lambda: nn.Conv2d(2, 2, 5), (3, 3)),
+                                        (lambda: nn.Conv2d(2, 2, 3, stride=2, dilation=2), (4, 9)),
+                                        (lambda: nn.ConvTranspose2d(2, 2, 1, padding=1), (1, 2))])
+def test_strict_sn_refuses_an_input_size_the_layer_cannot_take(make, size):
+    """Reference: the layer itself fails on an input of that size."""
+    with pytest.raises(RuntimeError):
+        make()(torch.zeros(1, 2, *size))
+    with pytest.raises(GannormError, match=r"^strict_spectral_norm: input size .* does not fit layer"):
+        strict_spectral_norm(make(), input_shape=size)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.Conv2d(2, 3, 3, stride=2, dilation=2, padding=1),
+                                  lambda: nn.ConvTranspose2d(2, 3, 4, 2, 1, output_padding=1)])
+def test_strict_sn_output_size_is_the_layers(make):
+    layer = make()
+    p = strict_spectral_norm(make(), input_shape=(7, 8)).parametrizations.weight[0]
+    assert p._output_size((7, 8), layer.weight.shape[2:]) == tuple(layer(torch.zeros(1, 2, 7, 8)).shape[2:])
+
+
+def test_strict_sn_does_not_relabel_other_errors(monkeypatch):
+    """Only a size the layer cannot take is a user error; anything else the conv raises (out of
+    memory, a device or dtype mismatch) reaches the caller as it is."""
+    from gannorm.nn import spectral as mod
+
+    def broken(*a, **k):
+        raise RuntimeError("not a size problem")
+    monkeypatch.setattr(mod, "_conv_fns", lambda nd: (broken, broken))
+    with pytest.raises(RuntimeError, match="not a size problem"):
+        strict_spectral_norm(nn.Conv2d(2, 2, 3), input_shape=(6, 6))

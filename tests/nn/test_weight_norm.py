@@ -1,10 +1,10 @@
-"""WN layers and TPReLU against the definitions of Xiang & Li 2017 (spec section 1) and the
+"""WN layers against the definitions of Xiang & Li 2017 (arXiv 1704.03971) and the
 authors' code (normalisation applied to the activations after the convolution)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from gannorm.nn import TPReLU, TReLU, WNConv2d, WNConvTranspose2d, WNLinear
+from gannorm.nn import WNConv2d, WNConvTranspose2d, WNLinear
 
 
 def _per_unit_norm(w, unit_dim):
@@ -70,61 +70,3 @@ def test_output_is_invariant_to_weight_scale():
     y = layer(x)
     layer.weight.data.mul_(torch.tensor([[3.0], [0.1], [7.0], [1.0]]))
     torch.testing.assert_close(layer(x), y, atol=1e-5, rtol=1e-4)
-
-
-def test_tprelu_formula():
-    """TPReLU(x) = PReLU(x - b; s) + b with s clamped to [0, 1], written out piecewise."""
-    act = TPReLU(3)
-    act.bias.data = torch.tensor([0.0, 0.5, -1.0])
-    act.weight.data = torch.tensor([0.25, 1.7, -0.3])  # clamps to 0.25, 1, 0
-    x = torch.randn(4, 3, 5, 5) * 2
-    b = act.bias.view(1, 3, 1, 1)
-    s = torch.tensor([0.25, 1.0, 0.0]).view(1, 3, 1, 1)
-    ref = torch.where(x - b > 0, x, s * (x - b) + b)
-    torch.testing.assert_close(act(x), ref)
-
-
-def test_trelu_formula():
-    """TReLU_a(x) = max(x, a) = ReLU(x - a) + a."""
-    act = TReLU(2)
-    act.bias.data = torch.tensor([0.3, -0.7])
-    x = torch.randn(5, 2)
-    torch.testing.assert_close(act(x), torch.maximum(x, act.bias.view(1, 2)))
-
-
-def _tprelu_reference(x, s, b):
-    """The composed formula, differentiated by autograd (reference for the fused backward)."""
-    bb = b.view(1, -1, *([1] * (x.dim() - 2)))
-    return F.prelu(x - bb, s.clamp(0, 1)) + bb
-
-
-def test_tprelu_gradients_match_autograd_of_the_formula():
-    act = TPReLU(4)
-    act.weight.data = torch.tensor([0.25, 1.5, -0.2, 0.9])  # in range, clamped above and below
-    act.bias.data = torch.randn(4)
-    x = torch.randn(3, 4, 5, 5, requires_grad=True)
-    g = torch.randn(3, 4, 5, 5)
-    ours = torch.autograd.grad(act(x), (x, act.weight, act.bias), g)
-    ref = torch.autograd.grad(_tprelu_reference(x, act.weight, act.bias), (x, act.weight, act.bias), g)
-    for a, r in zip(ours, ref):
-        torch.testing.assert_close(a, r)
-
-
-def test_tprelu_double_backward_matches_formula():
-    """Gradient-norm penalties (WGAN-GP, GraN) differentiate D's input gradient again."""
-    torch.manual_seed(1)
-    act = TPReLU(6)
-    act.weight.data.uniform_(0, 0.6)
-    act.bias.data.normal_()
-    w1, w2 = torch.randn(6, 2, 3, 3, requires_grad=True), torch.randn(1, 6, 3, 3, requires_grad=True)
-    x = torch.randn(2, 2, 6, 6, requires_grad=True)
-
-    def penalty_grads(a):
-        f = F.conv2d(a(F.conv2d(x, w1, padding=1)), w2).sum()
-        gx, = torch.autograd.grad(f, x, create_graph=True)
-        return torch.autograd.grad(gx.pow(2).sum(), (w1, w2, act.weight, act.bias))
-
-    ours = penalty_grads(act)
-    ref = penalty_grads(lambda h: _tprelu_reference(h, act.weight, act.bias))
-    for a, r in zip(ours, ref):
-        torch.testing.assert_close(a, r)

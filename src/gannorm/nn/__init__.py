@@ -1,7 +1,8 @@
 """Layers usable without the trainer: normalizations, activations, wrappers."""
 from .activations import make_activation
 from .norms import Norm, build_norm
-from .weight_norm import TPReLU, TReLU, WNConv2d, WNConvTranspose2d, WNLinear
+from .translated_relu import TPReLU, TReLU
+from .weight_norm import WNConv2d, WNConvTranspose2d, WNLinear
 from .spectral import spectral_norm, strict_spectral_norm
 from .bssn import bssn
 from .gradnorm import GradNorm

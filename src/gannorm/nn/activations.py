@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ..errors import GannormError
-from .weight_norm import TPReLU, TReLU
+from .translated_relu import TPReLU, TReLU
 
 _ACTIVATIONS = {
     "prelu": lambda c: nn.PReLU(c),  # the paper's vanilla and BN nets (per channel, init 0.25)

@@ -6,9 +6,8 @@ GraN (Bhaskara et al., WACV 2022, arXiv 2111.03162), with f the raw discriminato
 
 For a piecewise-linear f (ReLU / LeakyReLU / PReLU nets, no batch norm) grad f = a is
 constant on each linear piece, so there grad g = K a ||a|| / (||a||^2 + eps) and
-||grad g|| = K ||a||^2 / (||a||^2 + eps) <= K: g is piecewise K-Lipschitz. The paper
-leaves eps and where K enters unverified in our spec; we put K as an output factor and
-default eps = 1e-4 (a setting).
+||grad g|| = K ||a||^2 / (||a||^2 + eps) <= K: g is piecewise K-Lipschitz. Here K is a
+factor on the output and eps defaults to 1e-4; both are settings (``d_norm_args: {K: .., eps: ..}``).
 
 GN-GAN (Wu et al., ICCV 2021), a different method:
 

@@ -76,7 +76,9 @@ class WeightNorm(Norm):
     activation = "tprelu"
 
     def __init__(self, affine_hidden: bool = False):
-        # affine_hidden=True is the code's 'weight-affine' variant (scale and bias everywhere)
+        """``affine_hidden=False``: hidden layers strict (no gamma, no beta), as in the paper.
+        ``True``: hidden layers affine too, a learned gamma (init 1) and beta per output unit.
+        The last layer of G and D is affine either way; the activation stays TPReLU."""
         self.affine_hidden = affine_hidden
 
     def linear(self, in_features, out_features, *, last=False, init_factor=1.0):

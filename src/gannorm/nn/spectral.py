@@ -165,19 +165,28 @@ class StrictSpectralNorm(nn.Module):
                             + self.dilation[i] * (w.shape[2 + i] - 1) + 1) for i in range(self.nd)]
         return convt(y, w, None, self.stride, self.padding, tuple(op), self.groups, self.dilation)
 
+    def _output_size(self, spatial: tuple, kernel) -> tuple:
+        """The layer's output size for an input of ``spatial`` (torch's Conv/ConvTranspose formulas)."""
+        reach = [d * (k - 1) for d, k in zip(self.dilation, kernel)]
+        if self.transposed:
+            return tuple((n - 1) * s - 2 * p + r + op + 1 for n, s, p, r, op
+                         in zip(spatial, self.stride, self.padding, reach, self.output_padding))
+        return tuple((n + 2 * p - r - 1) // s + 1 for n, s, p, r in zip(spatial, self.stride, self.padding, reach))
+
     @torch.no_grad()
     def init_vectors(self, weight: torch.Tensor, spatial: tuple) -> None:
         if len(spatial) != self.nd:
             raise GannormError(f"strict_spectral_norm: input_shape {spatial} has {len(spatial)} "
                                f"sizes but layer {self.layer_repr} is {self.nd}-d")
+        out = self._output_size(spatial, weight.shape[2:])
+        if min(spatial + out) < 1:
+            raise GannormError(f"strict_spectral_norm: input size {spatial} does not fit layer "
+                               f"{self.layer_repr} (output size {tuple(out)}); pass the size its "
+                               f"input has in the network as input_shape=(H, W)")
         c_in = weight.shape[0] if self.transposed else weight.shape[1] * self.groups
         v = F.normalize(weight.new_empty(1, c_in, *spatial).normal_().flatten(), dim=0, eps=self.eps)
         self._v = v.view(1, c_in, *spatial)
-        try:
-            y = self._forward_op(self._v, weight)
-        except RuntimeError as e:
-            raise GannormError(f"strict_spectral_norm: input size {spatial} does not fit layer "
-                               f"{self.layer_repr}: {str(e).splitlines()[0]}") from None
+        y = self._forward_op(self._v, weight)
         self._u = F.normalize(y.flatten(), dim=0, eps=self.eps).view_as(y)
         self._power(weight, 4 * WARMUP_ITERATIONS)
 

@@ -1,12 +1,14 @@
-"""Weight normalization for GANs and the translated ReLU (Xiang & Li 2017, arXiv 1704.03971).
+"""Weight-normalized layers for GANs (Xiang & Li 2017, arXiv 1704.03971); their activations,
+TReLU and TPReLU, are in ``translated_relu.py``.
 
 Strict weight-normalized layer (no scale, no bias), for each output unit k:
 
     y_k = (w_k . x) / ||w_k||,      ||w_k|| = sqrt(sum_j w_kj^2 + 1e-6)
 
 the norm taken over the unit's fan-in (in_features, or in_channels * kh * kw for a conv).
-Affine weight-normalized layer: y_k = gamma_k (w_k . x) / ||w_k|| + beta_k, gamma = 1 and
-beta = 0 at initialisation.
+Affine weight-normalized layer: y_k = gamma_k (w_k . x) / ||w_k|| + beta_k, gamma = init_scale
+(default 1) at initialisation; beta = 0 for the convolutions, and for the linear layer uniform in
++-init_factor / sqrt(in_features), nn.Linear's bias range scaled like its weights.
 
 Transposed convolution: each output pixel of a stride-s transposed conv sees only
 1 / prod(s) of the kernel taps, so the squared norm is divided by prod(stride) before the
@@ -126,74 +128,3 @@ class WNConvTranspose2d(nn.ConvTranspose2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", affine={self.affine}"
-
-
-class _TPReLUFunction(torch.autograd.Function):
-    """PReLU(x - b; clamp(s, 0, 1)) + b with a hand-written backward.
-
-    Autograd of the composed ops keeps three activation-sized tensors and makes three
-    passes each way; this keeps one (x - b) and adds b in place, about 20% faster on CPU
-    (the activations dominate a DCGAN step there). The backward uses differentiable ops,
-    so double backprop (GraN, gradient penalties) works; the dependence of the PReLU
-    derivative on x - b is zero almost everywhere, so not linking it loses nothing.
-    """
-
-    @staticmethod
-    def forward(ctx, x, slope, shift):
-        # Under autocast x may be 16-bit while the parameters stay float32: compute in x's
-        # dtype (as autocast's own prelu does) and reduce the parameter gradients in float32.
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        b = shift.to(x.dtype).view(shape)
-        d = x - b
-        y = F.prelu(d, slope.clamp(0, 1).to(x.dtype))
-        y.add_(b)
-        ctx.save_for_backward(d, slope)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad):
-        d, slope = ctx.saved_tensors
-        shape = (1, -1) + (1,) * (d.dim() - 2)
-        gd, gs = torch.ops.aten._prelu_kernel_backward(grad.to(d.dtype), d,
-                                                       slope.clamp(0, 1).to(d.dtype).view(shape))
-        dims = [0] + list(range(2, d.dim()))
-        g_shift = grad.float().sum(dims) - gd.float().sum(dims)
-        g_slope = gs.float().sum(dims) * ((slope >= 0) & (slope <= 1))  # clamp's gradient mask
-        return gd, g_slope, g_shift
-
-
-class TPReLU(nn.Module):
-    """Translated parametric ReLU, the form in the authors' code (the default with WN).
-
-        TPReLU(x) = PReLU(x - b; s) + b,     s clamped to [0, 1]
-
-    b is a learned per-channel translation (init 0), s a learned per-channel slope (init 0.25).
-    """
-
-    def __init__(self, num_parameters: int = 1, init: float = 0.25):
-        super().__init__()
-        self.num_parameters = num_parameters
-        self.weight = nn.Parameter(torch.full((num_parameters,), float(init)))
-        self.bias = nn.Parameter(torch.zeros(num_parameters))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _TPReLUFunction.apply(x, self.weight, self.bias)
-
-    def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}"
-
-
-class TReLU(nn.Module):
-    """Translated ReLU of the paper: TReLU_a(x) = ReLU(x - a) + a, a learned per channel (init 0)."""
-
-    def __init__(self, num_parameters: int = 1):
-        super().__init__()
-        self.num_parameters = num_parameters
-        self.bias = nn.Parameter(torch.zeros(num_parameters))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.bias.view(1, -1, *([1] * (x.dim() - 2)))
-        return F.relu(x - a) + a
-
-    def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}"

@@ -158,8 +158,9 @@ class Trainer:
         # The step runs these; everything else (EMA, samples, tests, checkpoints) the plain modules.
         self.G_fn = fastpath.compiled(self.G, cfg.train.compile, cfg.train.compile_backend)
         self.D_fn = fastpath.compiled(self.D, cfg.train.compile, cfg.train.compile_backend)
-        # First iteration whose loss was not finite (-1: none yet), kept on the device so the
-        # step never waits for it; read where the loop syncs anyway (logging, tests, saving).
+        # First iteration whose loss was not finite, per loss (NEVER: none yet; each step takes
+        # the running minimum), kept on the device so the step never waits for it; read where
+        # the loop syncs anyway (logging, tests, saving).
         self._bad_at = torch.full((2,), NEVER, dtype=torch.long, device=self.device)  # d_loss, g_loss
         # Fixed z for the sample grids, from its own generator so it never shifts training RNG.
         self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,

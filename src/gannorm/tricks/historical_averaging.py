@@ -49,31 +49,26 @@ class HistoricalAveraging(Hooks):
         self.players = str(players).lower()
         self.avg = {"g": ParameterAverage(), "d": ParameterAverage()}
 
-    @staticmethod
-    def _params(net):
-        return list(net.parameters())
+    def _penalty(self, who, net, ctx):
+        if who not in self.players:
+            return None
+        p = self.avg[who].penalty(list(net.parameters()))
+        ctx.logs[f"hist_avg_{who}"] = p.detach()
+        return self.weight * p
 
     def d_penalty(self, ctx):
-        if "d" in self.players:
-            p = self.avg["d"].penalty(self._params(ctx.D))
-            ctx.logs["hist_avg_d"] = p.detach()
-            return self.weight * p
-        return None
+        return self._penalty("d", ctx.D, ctx)
 
     def g_penalty(self, ctx):
-        if "g" in self.players:
-            p = self.avg["g"].penalty(self._params(ctx.G))
-            ctx.logs["hist_avg_g"] = p.detach()
-            return self.weight * p
-        return None
+        return self._penalty("g", ctx.G, ctx)
 
     def after_d_step(self, ctx):
         if "d" in self.players:
-            self.avg["d"].update(self._params(ctx.D))
+            self.avg["d"].update(list(ctx.D.parameters()))
 
     def after_g_step(self, ctx):
         if "g" in self.players:
-            self.avg["g"].update(self._params(ctx.G))
+            self.avg["g"].update(list(ctx.G.parameters()))
 
     def state_dict(self):
         return {k: v.state_dict() for k, v in self.avg.items()}

@@ -17,16 +17,15 @@ class OrthogonalRegularization(Hooks):
     def __init__(self, beta: float = 1e-4, nets: str = "g"):
         self.beta, self.nets = float(beta), str(nets).lower()
 
-    def g_penalty(self, ctx):
-        if "g" not in self.nets:
+    def _penalty(self, who, net, ctx):
+        if who not in self.nets:
             return None
-        r = orthogonal_penalty(ctx.G)
-        ctx.logs["ortho_g"] = r.detach()
+        r = orthogonal_penalty(net)
+        ctx.logs[f"ortho_{who}"] = r.detach()
         return self.beta * r
 
+    def g_penalty(self, ctx):
+        return self._penalty("g", ctx.G, ctx)
+
     def d_penalty(self, ctx):
-        if "d" not in self.nets:
-            return None
-        r = orthogonal_penalty(ctx.D)
-        ctx.logs["ortho_d"] = r.detach()
-        return self.beta * r
+        return self._penalty("d", ctx.D, ctx)
