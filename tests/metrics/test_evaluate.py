@@ -1,6 +1,4 @@
 """Sample-quality records (gannorm.metrics.evaluate)."""
-import numpy as np
-import pytest
 
 from gannorm.metrics.evaluate import cifar_jpeg_caveat, format_record
 
