@@ -165,7 +165,8 @@ def test_unreachable_address_fails_in_bounded_time(tmp_path, scheme):
 def test_cluster_started_with_ray_start_and_joined_by_address(tmp_path):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
-           "RAY_raylet_start_wait_time_s": "180"}
+           "RAY_raylet_start_wait_time_s": "180",
+           "RAY_AUTH_MODE": "disabled"}  # a throwaway local head: Ray's token authentication is not under test
     # --block: the head lives as long as this child, whose process group is ours to stop
     head = subprocess.Popen(["ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
                              "--include-dashboard=false", "--disable-usage-stats"], env=env, start_new_session=True,
