@@ -12,6 +12,7 @@ from gannorm.config import ModelConfig
 from gannorm.errors import GannormError
 from gannorm.models.build import build_models
 from gannorm.nn import build_norm
+from gannorm.data import reference_images
 from gannorm.nn.prepare import prepare_norms
 
 NORMS = ["spectral", "spectral_strict", "bssn", "gran", "gngan", "layer", "instance", "group", "virtual_batch"]
@@ -25,7 +26,7 @@ def test_norm_builds_dcgan_and_trains_one_step(norm, size):
     cfg = ModelConfig(z_dim=8, base_features=4, g_norm="none" if norm in D_ONLY else norm, d_norm=norm)
     G, D = build_models(cfg, size, 3)
     imgs = np.random.default_rng(0).integers(0, 256, (10, 3, size, size), dtype=np.uint8)
-    prepare_norms(G, D, imgs, np.arange(10), seed=0)
+    prepare_norms(G, D, reference_images(imgs, np.arange(10)), seed=0)
     fake = G(torch.randn(4, 8))
     assert fake.shape == (4, 3, size, size)
     real = torch.rand(4, 3, size, size)

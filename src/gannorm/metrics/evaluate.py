@@ -211,18 +211,3 @@ def periodic_fidelity(trainer, it: int, last: bool) -> Dict[str, float]:
             if r["metric"] == "pr":
                 out[f"recall_{tag}"] = r["recall"]
     return out
-
-
-def validate_settings(ev) -> None:
-    """Config validation of the eval.metrics* fields (names only; no weights are loaded)."""
-    from .extractors import validate_spec
-
-    for m in ev.metrics:
-        if m not in FIDELITY_METRICS:
-            raise GannormError(f"eval.metrics: unknown metric {m!r}; valid: {', '.join(FIDELITY_METRICS)}")
-    if ev.metrics_real_split not in SPLITS:
-        raise GannormError(f"eval.metrics_real_split must be one of {', '.join(SPLITS)}, got {ev.metrics_real_split!r}")
-    if ev.metrics_interval < 0 or ev.metrics_n < 2:
-        raise GannormError(f"eval.metrics_interval must be >= 0 and eval.metrics_n >= 2, got "
-                           f"{ev.metrics_interval} and {ev.metrics_n}")
-    validate_spec(ev.extractor)
