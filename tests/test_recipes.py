@@ -123,6 +123,17 @@ def test_toy_norm_loss_trick_and_dataset_train_through_the_config(toys, tmp_path
         config.load(None, TINY + ["train.tricks.toy_trick={weigth: 1}"])
 
 
+def test_a_trick_phase_is_shown_by_gannorm_list(toys):
+    from click.testing import CliRunner
+
+    from gannorm.cli import cli
+
+    r = CliRunner().invoke(cli, ["list", "tricks"])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if x.split()[0] == "toy_trick")
+    assert line.endswith("[D step]") and "penalise D's real outputs" in line
+
+
 def test_toy_metric_is_registered_and_validated(toys):
     assert "toy_metric" in METRICS and "toy_metric" in METRICS.names()
     assert config.load(None, ["eval.metrics=[toy_metric]"]).eval.metrics == ["toy_metric"]

@@ -57,8 +57,10 @@ def test_bad_settings_give_one_line_errors():
         build_norm("bssn", {"c": 0})
     with pytest.raises(GannormError, match="bssn"):
         build_norm("bssn", {"gamma": 1.0})
-    with pytest.raises(GannormError, match="ConvTranspose2d"):
+    with pytest.raises(GannormError, match="use it as model.d_norm, not model.g_norm"):
         build_models(ModelConfig(z_dim=8, base_features=4, g_norm="gran", d_norm="none"), 32, 1)
+    with pytest.raises(GannormError, match="ConvTranspose2d"):  # the norm itself, used without build_models
+        build_norm("gran").conv_transpose(4, 2, 4, 2, 1)
     with pytest.raises(GannormError, match="K must be"):
         build_norm("gran", {"K": 0})
     with pytest.raises(GannormError, match="num_groups=3"):

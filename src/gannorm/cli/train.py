@@ -24,6 +24,7 @@ def train(config, overrides, run_dir, resume_dir, quiet):
     train.iterations), and every state is restored: weights, optimizers, EMA,
     normalization buffers, RNGs, data order and the iteration count.
     """
+    from .. import plugins  # noqa: F401  (fills the registries that validation asks)
     from ..training import RunDir, Trainer
 
     if config and "=" in config and not Path(config).exists():
