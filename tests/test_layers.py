@@ -23,9 +23,10 @@ LAYERS = {
     "nn": 3, "models": 3, "losses": 3, "tricks": 3, "data": 3, "metrics": 3,  # plug-ins, pure metrics
     "training": 4,                    # the trainer, checkpoints, optimizers
     "plugins": 5,                     # imports every plug-in package: fills the registries
-    "study": 6,                       # grids of runs, their store and report
-    "cli": 7, "__main__": 8,          # the command line, and `python -m gannorm`
-    "": 9,                            # the package's own __init__: the public face
+    # 6: run-level evaluation (a run directory, its checkpoints, periodic metrics during training)
+    "study": 7,                       # grids of runs, their store and report; evaluates each cell
+    "cli": 8, "__main__": 9,          # the command line, and `python -m gannorm`
+    "": 10,                           # the package's own __init__: the public face
 }
 
 #: edges between different packages of the same layer that are allowed (importer, imported)
