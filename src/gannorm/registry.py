@@ -79,11 +79,11 @@ class Registry:
     def options(self, name: str, supplied: Iterable[str] = ()) -> List[str] | None:
         """The keyword options a user may give entry ``name`` (its builder's parameters minus
         those the caller ``supplied`` itself); None when the builder takes any (``**kwargs``)."""
-        params = _parameters(self.get(name))
-        if params is None or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        sig = _signature(self.get(name))
+        if sig is None or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
             return None
         skip = set(supplied)
-        return [n for n, p in params.items()
+        return [n for n, p in sig.parameters.items()
                 if n not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
     def check_options(self, name: str, options: Dict[str, Any], where: str,
@@ -107,13 +107,13 @@ class Registry:
         """Call the builder; arguments that do not fit its signature are a user error (one line),
         anything the builder itself raises keeps its traceback."""
         builder = self.get(name)
-        params = _parameters(builder)
-        if params is not None:
+        sig = _signature(builder)
+        if sig is not None:
             problem = self._unknown_option(name, kwargs)
             if problem:
                 raise GannormError(problem)
             try:
-                inspect.Signature(list(params.values())).bind(*args, **kwargs)
+                sig.bind(*args, **kwargs)
             except TypeError as e:
                 raise GannormError(f"{self.kind} {name!r}: {e}") from None
         return builder(*args, **kwargs)
@@ -131,10 +131,10 @@ class Registry:
         return iter(self.names())
 
 
-def _parameters(builder) -> Dict[str, inspect.Parameter] | None:
-    """The builder's call parameters (a class: its ``__init__`` less ``self``); None if unknown."""
+def _signature(builder) -> inspect.Signature | None:
+    """How the builder is called (a class: its ``__init__`` less ``self``); None if unknown."""
     try:
-        return dict(inspect.signature(builder).parameters)
+        return inspect.signature(builder)
     except (TypeError, ValueError):  # some builtins have no signature
         return None
 
