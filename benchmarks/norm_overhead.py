@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from timing import add_timing_args, set_threads, time_variants
 
 from gannorm.config import ModelConfig
+from gannorm.data import reference_images
 from gannorm.models.build import build_models
 from gannorm.nn.prepare import prepare_norms
 
@@ -43,7 +44,7 @@ def gradient_penalty(D, real, fake, lam=10.0):
 def make_step(variant, images, size, batch, nf, nz):
     norm = "none" if variant == "wgan-gp" else variant
     G, D = build_models(ModelConfig(z_dim=nz, base_features=nf, g_norm="none", d_norm=norm), size, 3)
-    prepare_norms(G, D, images, np.arange(len(images)), seed=0)
+    prepare_norms(G, D, reference_images(images, np.arange(len(images))), seed=0)
     og = torch.optim.RMSprop(G.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
     od = torch.optim.RMSprop(D.parameters(), lr=1e-4, alpha=0.9, eps=1e-6)
     real_all = torch.from_numpy(images).float() / 255.0

@@ -45,6 +45,7 @@ from timing import add_timing_args, set_threads, time_variants  # noqa: E402
 from train_step import plain_dcgan  # noqa: E402  (the hand-written DCGAN of train_step.py)
 
 from gannorm import config  # noqa: E402
+from gannorm.data import reference_images  # noqa: E402
 from gannorm.models import build_models  # noqa: E402
 from gannorm.nn.prepare import prepare_norms  # noqa: E402
 from gannorm.training import Trainer  # noqa: E402
@@ -137,7 +138,7 @@ def gannorm_modules(model, norm, a):
     cfg = config.load(None, base_overrides(model, norm, a))
     G, D = build_models(cfg.model, a.size, 3)
     images = torch.randint(0, 256, (64, 3, a.size, a.size), dtype=torch.uint8).numpy()
-    prepare_norms(G, D, images, range(64), out_range=G.output_range)
+    prepare_norms(G, D, reference_images(images, range(64), G.output_range))
     return G, D
 
 

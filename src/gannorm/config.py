@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from .errors import GannormError
+from .registry import DATASETS, EXTRACTORS, LOSSES, METRICS, MODELS, NORMS, OPTIMIZERS, TRICKS
+from .utils.io import atomic_write_text
 
 
 @dataclass
@@ -288,8 +290,6 @@ def load(path: str | os.PathLike | None = None, overrides: List[str] | None = No
 
 
 def save(cfg: Config, path: str | os.PathLike) -> None:
-    from .utils.io import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
@@ -305,19 +305,64 @@ def _one_of(where: str, v: str, valid) -> None:
         raise GannormError(f"{where}={v!r} is not valid; use one of: {', '.join(valid)}")
 
 
-def validate(cfg: Config) -> None:
-    """Check every name against its registry and every number against its range."""
-    from . import registry as R
-    from . import plugins  # noqa: F401  (fills the registries)
+#: arguments the model builders receive from the config's own fields, not from model.args
+MODEL_SUPPLIED = ("image_size", "channels", "z_dim", "base_features", "n_layers", "g_norm", "d_norm", "activation")
+#: arguments ``load_data`` gives a dataset builder from data.root / image_size / channels
+DATA_SUPPLIED = ("root", "image_size", "channels", "quiet")
+#: where the real images of eval.metrics come from
+REAL_SPLITS = ("train", "test", "all")
 
-    R.DATASETS.get(cfg.data.name)
-    R.MODELS.get(cfg.model.name)
-    R.NORMS.get(cfg.model.g_norm)
-    R.NORMS.get(cfg.model.d_norm)
-    R.LOSSES.get(cfg.train.loss)
-    for trick in cfg.train.tricks:
-        R.TRICKS.get(trick)
-    R.OPTIMIZERS.get(cfg.optim.name)
+
+def trick_options(name: str, args: Any) -> Dict[str, Any] | None:
+    """The options of ``train.tricks.<name>``: a mapping, ``{}`` for ``None``/``true``, None when off."""
+    if args is False:
+        return None
+    if args is None or args is True:
+        return {}
+    if not isinstance(args, dict):
+        raise GannormError(f"train.tricks.{name}: expected options like {{key: value}} ({{}} for the "
+                           f"defaults), got {args!r}")
+    return args
+
+
+def inner_gradient_terms(cfg: Config) -> List[str]:
+    """The settings that take a gradient w.r.t. D's input with ``create_graph`` (double backprop):
+    the loss, tricks and norms registered with ``inner_gradient=True``."""
+    tc, mc = cfg.train, cfg.model
+    terms = [f"loss={tc.loss}"] if LOSSES.attr(tc.loss, "inner_gradient", False) else []
+    terms += [f"tricks.{t}" for t, a in tc.tricks.items()
+              if trick_options(t, a) is not None and TRICKS.attr(t, "inner_gradient", False)]
+    terms += [f"{w}={n}" for w, n in (("d_norm", mc.d_norm), ("g_norm", mc.g_norm))
+              if NORMS.attr(n, "inner_gradient", False)]
+    return terms
+
+
+def check_norm_roles(mc: ModelConfig) -> None:
+    """A norm registered with ``gradient_norm`` wraps D's output: refused as g_norm on every model."""
+    if NORMS.attr(mc.g_norm, "gradient_norm", False):
+        raise GannormError(f"normalization {mc.g_norm!r} normalizes a whole discriminator by its input "
+                           f"gradient and cannot apply to the generator; use it as model.d_norm, not model.g_norm")
+
+
+def validate(cfg: Config) -> None:
+    """Check every name and option dictionary against its registry, every number against its range.
+
+    The registries must be filled (``import gannorm.plugins``); nothing is built or loaded.
+    """
+    DATASETS.get(cfg.data.name)
+    MODELS.get(cfg.model.name)
+    LOSSES.get(cfg.train.loss)
+    OPTIMIZERS.get(cfg.optim.name)
+    DATASETS.check_options(cfg.data.name, cfg.data.args, "data.args", supplied=DATA_SUPPLIED)
+    MODELS.check_options(cfg.model.name, cfg.model.args, "model.args", supplied=MODEL_SUPPLIED)
+    for which in ("g_norm", "d_norm"):
+        name = getattr(cfg.model, which)
+        NORMS.check_options(name, getattr(cfg.model, which + "_args"), f"model.{which}_args")
+    check_norm_roles(cfg.model)
+    LOSSES.check_options(cfg.train.loss, cfg.train.loss_args, "train.loss_args")
+    for trick, args in cfg.train.tricks.items():
+        TRICKS.get(trick)
+        TRICKS.check_options(trick, trick_options(trick, args) or {}, f"train.tricks.{trick}")
     for where, v in [
         ("train.iterations", cfg.train.iterations), ("train.batch_size", cfg.train.batch_size),
         ("train.d_steps", cfg.train.d_steps), ("model.z_dim", cfg.model.z_dim),
@@ -334,9 +379,7 @@ def validate(cfg: Config) -> None:
         ("eval.test_interval", cfg.eval.test_interval), ("data.holdout", cfg.data.holdout),
     ]:
         _positive(where, v, allow_zero=True)
-    from .metrics.evaluate import validate_settings
-
-    validate_settings(cfg.eval)
+    _validate_eval(cfg.eval)
     if not 0.0 <= cfg.train.ema_decay < 1.0:
         raise GannormError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
     if cfg.data.channels not in (None, 1, 3):
@@ -344,6 +387,32 @@ def validate(cfg: Config) -> None:
     _one_of("train.amp", cfg.train.amp, ("off", "bf16", "fp16"))
     _one_of("train.compile", cfg.train.compile, ("off", "default", "reduce-overhead", "max-autotune"))
     _one_of("optim.impl", cfg.optim.impl, ("auto", "foreach", "fused", "for_loop"))
+    double = inner_gradient_terms(cfg)
+    if cfg.train.compile != "off" and cfg.train.compile_backend != "eager" and double:
+        raise GannormError(f"train.compile={cfg.train.compile} cannot run with {', '.join(double)}: an inner "
+                           f"gradient needs a double backward, which torch.compile's {cfg.train.compile_backend} "
+                           f"backend does not support; use train.compile=off")
     dev = cfg.train.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
         raise GannormError(f"train.device must be auto, cpu, cuda or cuda:N, got {dev!r}")
+
+
+def _validate_eval(ev: EvalConfig) -> None:
+    """The eval.metrics* fields: names against the METRICS and EXTRACTORS registries."""
+    sample_quality = METRICS.having("kind", "features")  # computed on extractor features
+    for m in ev.metrics:
+        if m not in sample_quality:
+            raise GannormError(f"eval.metrics: unknown sample-quality metric {m!r}; valid: {', '.join(sample_quality)}")
+        check = METRICS.attr(m, "check")  # the same minimums as gannorm eval, before training rather than after
+        if check is not None:
+            check(ev.metrics_n if METRICS.attr(m, "needs_real", True) else None, ev.metrics_n,
+                  {"n_gen": ev.metrics_n, "kid_subsets": 100, "kid_subset_size": 1000, "seed": 0,
+                   "generated_option": "eval.metrics_n", "real_option": "eval.metrics_n"})
+    try:
+        EXTRACTORS.get(str(ev.extractor).partition(":")[0])  # the name only: no weights are loaded
+    except GannormError as e:
+        raise GannormError(f"eval.extractor: {e}") from None
+    _one_of("eval.metrics_real_split", ev.metrics_real_split, REAL_SPLITS)
+    if ev.metrics_interval < 0 or ev.metrics_n < 2:
+        raise GannormError(f"eval.metrics_interval must be >= 0 and eval.metrics_n >= 2, got "
+                           f"{ev.metrics_interval} and {ev.metrics_n}")

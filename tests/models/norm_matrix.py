@@ -8,20 +8,20 @@ import torch
 
 from gannorm import plugins  # noqa: F401  (fills the registries)
 from gannorm.config import ModelConfig
+from gannorm.data import reference_images
 from gannorm.errors import GannormError
 from gannorm.models import build_models
+from gannorm.nn.prepare import prepare_norms
 from gannorm.registry import NORMS
 
 ALL_NORMS = NORMS.names()  # read when the tests are collected, so new norms are included
 
 
 def _pair(model, size, g_norm, d_norm, **args):
-    from gannorm.nn.prepare import prepare_norms
-
     cfg = ModelConfig(name=model, z_dim=4, base_features=2, g_norm=g_norm, d_norm=d_norm, args=args)
     g, d = build_models(cfg, size, 3)
     imgs = np.random.RandomState(0).randint(0, 256, (8, 3, size, size)).astype(np.uint8)
-    prepare_norms(g, d, imgs, np.arange(8), out_range=g.output_range)  # VBN references, strict-SN sizes
+    prepare_norms(g, d, reference_images(imgs, np.arange(8), g.output_range))  # VBN references, strict-SN sizes
     return g, d
 
 

@@ -84,7 +84,7 @@ def test_activation_auto_is_the_papers():
 @pytest.mark.parametrize("name,size,args,match", [
     ("sngan_cnn", 30, {}, "divisible by 8"),
     ("sngan_resnet", 72, {}, "divisible by 16"),
-    ("sngan_cnn", 32, {"depth": 3}, "takes no option"),
+    ("sngan_cnn", 32, {"depth": 3}, "has no option .depth."),
     ("sngan_resnet", 64, {"g_channels": 40}, "multiple of 16"),
 ])
 def test_bad_settings_are_clear_errors(name, size, args, match):

@@ -12,6 +12,7 @@ from gannorm.config import ModelConfig
 from gannorm.errors import GannormError
 from gannorm.models.build import build_models
 from gannorm.nn import build_norm
+from gannorm.data import reference_images
 from gannorm.nn.prepare import prepare_norms
 
 NORMS = ["spectral", "spectral_strict", "bssn", "gran", "gngan", "layer", "instance", "group", "virtual_batch"]
@@ -25,7 +26,7 @@ def test_norm_builds_dcgan_and_trains_one_step(norm, size):
     cfg = ModelConfig(z_dim=8, base_features=4, g_norm="none" if norm in D_ONLY else norm, d_norm=norm)
     G, D = build_models(cfg, size, 3)
     imgs = np.random.default_rng(0).integers(0, 256, (10, 3, size, size), dtype=np.uint8)
-    prepare_norms(G, D, imgs, np.arange(10), seed=0)
+    prepare_norms(G, D, reference_images(imgs, np.arange(10)), seed=0)
     fake = G(torch.randn(4, 8))
     assert fake.shape == (4, 3, size, size)
     real = torch.rand(4, 3, size, size)
@@ -56,8 +57,10 @@ def test_bad_settings_give_one_line_errors():
         build_norm("bssn", {"c": 0})
     with pytest.raises(GannormError, match="bssn"):
         build_norm("bssn", {"gamma": 1.0})
-    with pytest.raises(GannormError, match="ConvTranspose2d"):
+    with pytest.raises(GannormError, match="use it as model.d_norm, not model.g_norm"):
         build_models(ModelConfig(z_dim=8, base_features=4, g_norm="gran", d_norm="none"), 32, 1)
+    with pytest.raises(GannormError, match="ConvTranspose2d"):  # the norm itself, used without build_models
+        build_norm("gran").conv_transpose(4, 2, 4, 2, 1)
     with pytest.raises(GannormError, match="K must be"):
         build_norm("gran", {"K": 0})
     with pytest.raises(GannormError, match="num_groups=3"):

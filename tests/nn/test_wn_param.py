@@ -49,3 +49,39 @@ def test_bad_input():
     """Reference: the message names the layer."""
     with pytest.raises(GannormError, match="LeakyReLU"):
         weight_norm(nn.LeakyReLU())
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv", "conv_transpose"])
+@pytest.mark.parametrize("affine", [False, True])
+def test_layers_and_parametrization_share_one_formula(kind, affine):
+    """Reference: the hand formula gamma_k W[k] / sqrt(f * sum_j W[k, j]^2 + 1e-6), written
+    here with an explicit loop over output units, for the WN layers and the parametrization;
+    and torch's weight_norm (g = gamma * ||v|| / sqrt(f ||v||^2 + eps)) for the same W."""
+    from gannorm.nn import WNConv2d, WNLinear
+
+    torch.manual_seed(0)
+    layer, plain, out_dim, f = {
+        "linear": (WNLinear(6, 4, affine=affine), nn.Linear(6, 4, bias=False), 0, 1.0),
+        "conv": (WNConv2d(3, 4, 3, affine=affine), nn.Conv2d(3, 4, 3, bias=False), 0, 1.0),
+        "conv_transpose": (WNConvTranspose2d(3, 4, 4, 2, 1, affine=affine),
+                           nn.ConvTranspose2d(3, 4, 4, 2, 1, bias=False), 1, 0.25),
+    }[kind]
+    param = weight_norm(plain, affine=affine)
+    gamma = torch.tensor([0.5, 1.0, 2.0, 3.0])
+    with torch.no_grad():
+        param.parametrizations.weight.original.copy_(layer.weight)
+        if affine:
+            layer.scale.copy_(gamma.view(layer.scale.shape))
+            param.parametrizations.weight[0].scale.copy_(gamma.view(layer.scale.shape))
+    w = layer.weight.detach().double()
+    expected = torch.empty_like(w)
+    for k in range(w.shape[out_dim]):
+        row = w.select(out_dim, k)
+        g = gamma[k].item() if affine else 1.0
+        expected.select(out_dim, k).copy_(g * row / torch.sqrt(f * row.square().sum() + 1e-6))
+    torch.testing.assert_close(layer.effective_weight().double(), expected, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(param.weight.double(), expected, rtol=1e-5, atol=1e-7)
+    v = w.movedim(out_dim, 0).flatten(1)
+    g_torch = (gamma.double() if affine else 1.0) * v.norm(dim=1) / torch.sqrt(f * v.square().sum(1) + 1e-6)
+    torch_ref = torch._weight_norm(w, g_torch.view([-1 if d == out_dim else 1 for d in range(w.dim())]), out_dim)
+    torch.testing.assert_close(torch_ref, expected, rtol=1e-6, atol=1e-9)

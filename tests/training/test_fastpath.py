@@ -187,3 +187,13 @@ def test_amp_on_a_cpu_without_native_bf16_warns_that_it_is_slow(tmp_path, monkey
         _trainer(tmp_path, "amp=bf16")
     slow = [w for w in caught if "without native bf16" in str(w.message)]
     assert len(slow) == (0 if native else 1)
+
+
+@pytest.mark.parametrize("term", [{"train": {"tricks": {"gp": {}}}}, {"model": {"d_norm": "gngan"}}])
+def test_compile_with_a_double_backward_is_refused_before_anything_is_built(tmp_path, term):
+    """A Config built in code (no YAML, no config.load) is validated by the Trainer itself:
+    torch.compile (aot/inductor) cannot take the double backward of gp or GN-GAN."""
+    cfg = config.from_dict({**term, "train": {**term.get("train", {}), "compile": "default"}})
+    with pytest.raises(GannormError, match=r"train.compile=default cannot run with .*double backward"):
+        Trainer(cfg, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()

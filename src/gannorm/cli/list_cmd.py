@@ -7,6 +7,9 @@ from ..errors import GannormError
 
 from . import cli
 
+#: a trick's registered ``phase``, as the list shows it
+PHASES = {"d": "D step", "g": "G step", "both": "D and G steps", "model": "wraps G or D"}
+
 
 @cli.command("list")
 @click.argument("kind", required=False)
@@ -24,4 +27,5 @@ def list_cmd(kind):
             continue
         click.echo(f"{k}:")
         for n in reg.names():
-            click.echo(f"  {n:22s} {reg.help(n)}")
+            phase = PHASES.get(reg.attr(n, "phase"))
+            click.echo(f"  {n:22s} {reg.help(n)}" + (f" [{phase}]" if phase else ""))

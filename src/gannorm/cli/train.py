@@ -29,6 +29,7 @@ def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
     intervals, device and speed settings may differ from the checkpoint's config, unless
     --allow-config-change.
     """
+    from .. import plugins  # noqa: F401  (fills the registries that validation asks)
     from ..evaluation import make_trainer
     from ..training import RunDir
 

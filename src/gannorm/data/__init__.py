@@ -11,7 +11,7 @@ import inspect
 from ..config import DataConfig
 from ..registry import DATASETS
 from . import bundled, celeba, cifar, folder, idx, lsun, zipfolder  # noqa: F401
-from .loader import BatchLoader, to_model_range
+from .loader import BatchLoader, reference_images, to_model_range
 from .source import ImageData, ImageSpec, convert
 from .split import Split, holdout_split
 
@@ -30,4 +30,5 @@ def load_data(cfg: DataConfig, quiet: bool = False) -> ImageData:
     return convert(data, cfg.image_size, cfg.channels)
 
 
-__all__ = ["ImageData", "ImageSpec", "BatchLoader", "Split", "convert", "holdout_split", "load_data", "to_model_range"]
+__all__ = ["ImageData", "ImageSpec", "BatchLoader", "Split", "convert", "holdout_split", "load_data", "reference_images",
+           "to_model_range"]

@@ -6,6 +6,8 @@ loader's whole state (``state_dict``), so a resumed run sees the same batches.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -13,6 +15,21 @@ import torch
 def to_model_range(u8: torch.Tensor, out_range=(0.0, 1.0)) -> torch.Tensor:
     lo, hi = out_range
     return u8.float().mul_((hi - lo) / 255.0).add_(lo)
+
+
+def reference_images(images: np.ndarray, indices,
+                     out_range=(0.0, 1.0)) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """``draw(n, generator)``: n of the images at ``indices`` (uint8 N,C,H,W), chosen by
+    ``generator`` and kept in index order, mapped to ``out_range`` like the training batches.
+    What ``gannorm.nn.prepare.prepare_norms`` takes for D's virtual-batch-norm reference."""
+    indices = np.asarray(indices)
+
+    def draw(n: int, generator: torch.Generator) -> torch.Tensor:
+        pick = torch.randperm(len(indices), generator=generator)[:n].numpy()
+        idx = indices[np.sort(pick)]
+        return to_model_range(torch.from_numpy(np.ascontiguousarray(images[idx])), out_range)
+
+    return draw
 
 
 class BatchLoader:

@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import GannormError
 from ..hooks import warn
-from ..registry import LOSSES
+from ..registry import LOSSES, NORMS
 from .base import AdversarialLoss
 from .penalties import gradient_penalty
-
-#: D norms that rescale the weights, so clipping the raw parameters does not bound D
-RESCALING_NORMS = ("weight", "spectral", "spectral_strict", "bssn")
-#: D norms that already normalize D's input gradient
-GRADIENT_NORMS = ("gran", "gngan")
 
 PAPER_N_CRITIC = 5
 
@@ -41,13 +37,13 @@ class WGAN(_Wasserstein):
 
     def __init__(self, clip: float = 0.01):
         if clip <= 0:
-            from ..errors import GannormError
             raise GannormError(f"loss wgan: clip must be > 0, got {clip}")
         self.clip = float(clip)
 
     def setup(self, env):
         norm = env.cfg.model.d_norm if env.cfg is not None else None
-        if norm in RESCALING_NORMS:
+        # norms registered with rescales_weights: clipping the raw parameters does not bound D
+        if norm is not None and NORMS.attr(norm, "rescales_weights", False):
             warn(f"loss wgan clips D's raw parameters, but d_norm={norm} rescales each weight, so the "
                  f"clipping does not bound D's Lipschitz constant as in the paper (it only clamps the "
                  f"free scales and biases); use d_norm=none or loss=wgan_gp")
@@ -58,7 +54,8 @@ class WGAN(_Wasserstein):
             p.clamp_(-self.clip, self.clip)
 
 
-@LOSSES.register("wgan_gp", help="Wasserstein loss + gradient penalty, lambda 10 (Gulrajani 2017)")
+@LOSSES.register("wgan_gp", help="Wasserstein loss + gradient penalty, lambda 10 (Gulrajani 2017)",
+                 inner_gradient=True)
 class WGANGP(_Wasserstein):
     name = "wgan_gp"
 
@@ -76,10 +73,9 @@ class WGANGP(_Wasserstein):
 
 
 def check_no_gradient_norm(env, what: str):
-    from ..errors import GannormError
-
+    """Refuse a penalty on D's input gradient when D's norm (``gradient_norm``) bounds it already."""
     norm = env.cfg.model.d_norm if env.cfg is not None else None
-    if norm in GRADIENT_NORMS:
+    if norm is not None and NORMS.attr(norm, "gradient_norm", False):
         raise GannormError(
             f"{what} penalises D's input gradient, but d_norm={norm} already normalizes it (the "
             f"penalty would need a third-order backward and fight the norm's own bound); "

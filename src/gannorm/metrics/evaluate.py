@@ -122,17 +122,3 @@ def format_record(r: Dict) -> str:
     return line
 
 
-def validate_settings(ev) -> None:
-    """Config validation of the eval.metrics* fields (names only; no weights are loaded)."""
-    from .extractors import validate_spec
-
-    check_metric_names(ev.metrics, "eval.metrics: unknown metric")
-    # the same minimums as gannorm eval, before training rather than at the first evaluation
-    check_settings(ev.metrics, ev.metrics_n, ev.metrics_n, kid_subsets=100, kid_subset_size=1000, seed=0,
-                   generated_option="eval.metrics_n", real_option="eval.metrics_n")
-    if ev.metrics_real_split not in SPLITS:
-        raise GannormError(f"eval.metrics_real_split must be one of {', '.join(SPLITS)}, got {ev.metrics_real_split!r}")
-    if ev.metrics_interval < 0 or ev.metrics_n < 2:
-        raise GannormError(f"eval.metrics_interval must be >= 0 and eval.metrics_n >= 2, got "
-                           f"{ev.metrics_interval} and {ev.metrics_n}")
-    validate_spec(ev.extractor)

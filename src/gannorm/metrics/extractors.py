@@ -32,9 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import GannormError
-from ..registry import Registry
-
-EXTRACTORS = Registry("feature extractor")
+from ..registry import EXTRACTORS
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}"

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from ..config import ModelConfig
+from ..config import ModelConfig, check_norm_roles
 from ..nn.norms import build_norm
 from ..registry import MODELS
 
 
 def build_models(cfg: ModelConfig, image_size: int, channels: int):
     """Build (G, D) from a model config; D is wrapped by its norm's ``wrap`` (e.g. GraN)."""
+    check_norm_roles(cfg)
     g_norm = build_norm(cfg.g_norm, cfg.g_norm_args)
     d_norm = build_norm(cfg.d_norm, cfg.d_norm_args)
     g, d = MODELS.build(cfg.name, image_size=image_size, channels=channels, z_dim=cfg.z_dim,

@@ -123,9 +123,7 @@ def _check_size(size: int):
 
 @MODELS.register("dcgan", help="DCGAN-like G and D of Xiang & Li 2017 (authors' code layout)")
 def build_dcgan(image_size: int, channels: int, z_dim: int, base_features: int, n_layers,
-                g_norm: Norm, d_norm: Norm, activation: str = "auto", **kwargs):
-    if kwargs:
-        raise GannormError(f"model 'dcgan' takes no option(s) {', '.join(kwargs)}")
+                g_norm: Norm, d_norm: Norm, activation: str = "auto"):
     g = DCGANGenerator(image_size, channels, z_dim, base_features, n_layers, g_norm, activation)
     d = DCGANDiscriminator(image_size, channels, base_features, n_layers, d_norm, activation)
     return g, d

@@ -198,17 +198,15 @@ class SNGANResNetDiscriminator(nn.Module):
         return (out, h) if return_features else out
 
 
-def _check(name: str, n_layers, kwargs):
+def _fixed_depth(name: str, n_layers):
     if n_layers is not None:
         raise GannormError(f"model {name!r} has the paper's fixed depth; leave model.n_layers unset")
-    if kwargs:
-        raise GannormError(f"model {name!r} takes no option(s) {', '.join(kwargs)}")
 
 
 @MODELS.register("sngan_cnn", help="SNGAN standard CNN (Miyato et al. 2018, Table 3), tanh output")
 def build_sngan_cnn(image_size: int, channels: int, z_dim: int, base_features: int, n_layers,
-                    g_norm: Norm, d_norm: Norm, activation: str = "auto", **kwargs):
-    _check("sngan_cnn", n_layers, kwargs)
+                    g_norm: Norm, d_norm: Norm, activation: str = "auto"):
+    _fixed_depth("sngan_cnn", n_layers)
     if image_size % 8:
         raise GannormError(f"sngan_cnn needs an image size divisible by 8 (32 for CIFAR-10), got {image_size}")
     g_act, d_act = _acts(activation, "relu", "lrelu0.1")
@@ -218,9 +216,8 @@ def build_sngan_cnn(image_size: int, channels: int, z_dim: int, base_features: i
 
 @MODELS.register("sngan_resnet", help="SNGAN ResNet (Miyato et al. 2018): CIFAR layout < 64 px, 64x64 layout above")
 def build_sngan_resnet(image_size: int, channels: int, z_dim: int, base_features: int, n_layers,
-                       g_norm: Norm, d_norm: Norm, activation: str = "auto", g_channels: int | None = None,
-                       **kwargs):
-    _check("sngan_resnet", n_layers, kwargs)
+                       g_norm: Norm, d_norm: Norm, activation: str = "auto", g_channels: int | None = None):
+    _fixed_depth("sngan_resnet", n_layers)
     g_act, d_act = _acts(activation, "relu", "relu")
     return (SNGANResNetGenerator(image_size, channels, z_dim, base_features, g_norm, g_act, g_channels),
             SNGANResNetDiscriminator(image_size, channels, base_features, d_norm, d_act))

@@ -92,7 +92,8 @@ def bssn(module: nn.Module, c: float = 1.0, bidirectional: bool = True, n_power_
     return module
 
 
-@NORMS.register("bssn", help="bidirectional scaled SN; options c, bidirectional (Lin et al. 2021)")
+@NORMS.register("bssn", help="bidirectional scaled SN; options c, bidirectional (Lin et al. 2021)",
+                rescales_weights=True)
 class BSSNNorm(_LayerwiseNorm):
     name = "bssn"
 

@@ -88,7 +88,8 @@ class GradNorm(nn.Module):
         return f"mode={self.mode!r}, eps={self.eps}, K={self.K}"
 
 
-@NORMS.register("gran", help="GraN: D's output gradient-normalized, options eps, K (Bhaskara et al. 2022)")
+@NORMS.register("gran", help="GraN: D's output gradient-normalized, options eps, K (Bhaskara et al. 2022)",
+                gradient_norm=True, inner_gradient=True)
 class GraNNorm(Norm):
     """Plain layers; ``wrap`` puts the whole D inside ``GradNorm``. D only."""
 
@@ -111,7 +112,8 @@ class GraNNorm(Norm):
         return GradNorm(net, self.mode, self.eps, self.K)
 
 
-@NORMS.register("gngan", help="GN-GAN: f / (||grad f|| + |f|) on D's output (Wu et al. 2021)")
+@NORMS.register("gngan", help="GN-GAN: f / (||grad f|| + |f|) on D's output (Wu et al. 2021)",
+                gradient_norm=True, inner_gradient=True)
 class GNGANNorm(GraNNorm):
     name = "gngan"
     mode = "gngan"

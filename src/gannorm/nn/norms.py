@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..errors import GannormError
 from ..registry import NORMS
 from .weight_norm import WNConv2d, WNConvTranspose2d, WNLinear
 
@@ -26,11 +25,6 @@ class Norm:
     activation = "prelu"
     #: whether ``norm_layer`` returns a real layer (then D's first layer skips it, as in DCGAN)
     has_norm_layer = False
-
-    def __init__(self, **kwargs):
-        if kwargs:
-            raise GannormError(
-                f"normalization {self.name!r} takes no option(s) {', '.join(kwargs)}")
 
     def linear(self, in_features, out_features, *, last=False, init_factor=1.0) -> nn.Module:
         return nn.Linear(in_features, out_features)
@@ -68,7 +62,8 @@ class BatchNorm(Norm):
         return nn.BatchNorm2d(channels, eps=self.eps, momentum=self.momentum)
 
 
-@NORMS.register("weight", help="strict weight normalization + TPReLU (Xiang & Li 2017)")
+@NORMS.register("weight", help="strict weight normalization + TPReLU (Xiang & Li 2017)",
+                rescales_weights=True)
 class WeightNorm(Norm):
     """Strict WN in hidden layers, affine WN in the last layer of G and D (paper's code)."""
 

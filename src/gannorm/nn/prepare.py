@@ -9,12 +9,12 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Optional
 
-import numpy as np
 import torch
 import torch.nn as nn
 
+from ..errors import GannormError
 from .feature_norms import VirtualBatchNorm, set_reference
 from .spectral import StrictSpectralNorm
 
@@ -30,11 +30,16 @@ def _needs_shapes(net: nn.Module) -> bool:
     return any(isinstance(m, StrictSpectralNorm) and m._v.numel() == 0 for m in net.modules())
 
 
-def prepare_norms(G: nn.Module, D: nn.Module, images: np.ndarray, train_indices: Sequence[int], *,
-                  seed: int = 0, out_range=(0.0, 1.0)) -> None:
+#: draws ``n`` real training images in G's output range with the given generator
+ReferenceImages = Callable[[int, torch.Generator], torch.Tensor]
+
+
+def prepare_norms(G: nn.Module, D: nn.Module, reference: Optional[ReferenceImages] = None, *,
+                  seed: int = 0) -> None:
     """Fix VBN reference batches and strict-SN input sizes of G and D; a no-op for other norms.
 
-    ``images`` are uint8 (N, C, H, W), mapped to ``out_range`` like the training batches.
+    ``reference(n, generator)`` returns D's reference batch of real images (the data layer's
+    ``reference_images`` builds one); it is needed only when D has virtual batch norm.
     """
     gen = torch.Generator().manual_seed(int(seed) + REFERENCE_SEED_OFFSET)
     device = next(G.parameters()).device
@@ -42,12 +47,10 @@ def prepare_norms(G: nn.Module, D: nn.Module, images: np.ndarray, train_indices:
     if n_g:
         set_reference(G, torch.randn(n_g, G.z_dim, generator=gen).to(device))
     if n_d:
-        from ..data import to_model_range
-
-        pick = torch.randperm(len(train_indices), generator=gen)[:n_d].numpy()
-        idx = np.asarray(train_indices)[np.sort(pick)]
-        real = to_model_range(torch.from_numpy(np.ascontiguousarray(images[idx])), out_range)
-        set_reference(D, real.to(next(D.parameters()).device))
+        if reference is None:
+            raise GannormError("D has virtual batch norm, which needs a reference batch of real images; "
+                               "pass prepare_norms(G, D, reference_images(images, indices, out_range))")
+        set_reference(D, reference(n_d, gen).to(next(D.parameters()).device))
     if _needs_shapes(G) or _needs_shapes(D):
         modes = [(m, m.training) for m in (G, D)]
         try:

@@ -272,7 +272,8 @@ class _LayerwiseNorm(Norm):
         raise NotImplementedError
 
 
-@NORMS.register("spectral", help="spectral norm of every layer, reshaped kernel (Miyato et al. 2018)")
+@NORMS.register("spectral", help="spectral norm of every layer, reshaped kernel (Miyato et al. 2018)",
+                rescales_weights=True)
 class Spectral(_LayerwiseNorm):
     name = "spectral"
 
@@ -284,7 +285,8 @@ class Spectral(_LayerwiseNorm):
 
 
 @NORMS.register("spectral_strict",
-                help="spectral norm by the conv's true operator norm, stride and padding included")
+                help="spectral norm by the conv's true operator norm, stride and padding included",
+                rescales_weights=True)
 class SpectralStrict(Spectral):
     name = "spectral_strict"
 

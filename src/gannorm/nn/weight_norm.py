@@ -32,11 +32,17 @@ from .precision import full_precision
 WN_EPS = 1e-6  # inside the square root, as in the authors' code
 
 
-def _unit_scale(weight: torch.Tensor, dims, factor: float, scale: torch.Tensor | None):
-    """gamma_k / ||w_k|| as a tensor broadcastable against ``weight``."""
-    sq = weight.pow(2).sum(dim=dims, keepdim=True)
-    inv = torch.rsqrt(sq * factor + WN_EPS)
-    return inv if scale is None else inv * scale
+def normalized_weight(weight: torch.Tensor, out_dim: int, factor: float = 1.0,
+                      scale: torch.Tensor | None = None) -> torch.Tensor:
+    """W_eff[k] = gamma_k W[k] / sqrt(factor * sum_j W[k, j]^2 + 1e-6), k indexing dim ``out_dim``.
+
+    The one definition of the arithmetic, shared by the WN layers here and the
+    parametrization of ``wn_param.py``. ``scale`` (gamma) broadcasts against ``weight``; it
+    multiplies the per-unit factor before the weight, so the full-size tensor is touched once.
+    """
+    fan_in = tuple(d for d in range(weight.dim()) if d != out_dim)
+    inv = torch.rsqrt(weight.pow(2).sum(dim=fan_in, keepdim=True) * factor + WN_EPS)
+    return weight * (inv if scale is None else inv * scale)
 
 
 class WNLinear(nn.Linear):
@@ -61,7 +67,7 @@ class WNLinear(nn.Linear):
 
     @full_precision
     def effective_weight(self) -> torch.Tensor:
-        return self.weight * _unit_scale(self.weight, (1,), 1.0, self.scale)
+        return normalized_weight(self.weight, 0, 1.0, self.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.effective_weight(), self.bias)
@@ -88,7 +94,7 @@ class WNConv2d(nn.Conv2d):
     @full_precision
     def effective_weight(self) -> torch.Tensor:
         # weight: (out, in, kh, kw): one unit per output channel, fan-in over the rest
-        return self.weight * _unit_scale(self.weight, (1, 2, 3), 1.0, self.scale)
+        return normalized_weight(self.weight, 0, 1.0, self.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.effective_weight(), self.bias)
@@ -118,7 +124,7 @@ class WNConvTranspose2d(nn.ConvTranspose2d):
     @full_precision
     def effective_weight(self) -> torch.Tensor:
         # weight: (in, out, kh, kw): output unit = dim 1
-        return self.weight * _unit_scale(self.weight, (0, 2, 3), self.stride_factor, self.scale)
+        return normalized_weight(self.weight, 1, self.stride_factor, self.scale)
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         output_padding = self._output_padding(x, output_size, self.stride, self.padding,

@@ -24,7 +24,7 @@ from torch.nn.utils import parametrize
 from ..errors import GannormError
 from .precision import full_precision
 from .spectral import layer_weight, output_dim
-from .weight_norm import WN_EPS
+from .weight_norm import normalized_weight
 
 
 class WeightNormParam(nn.Module):
@@ -33,7 +33,6 @@ class WeightNormParam(nn.Module):
     def __init__(self, weight: torch.Tensor, out_dim: int, factor: float = 1.0, affine: bool = False):
         super().__init__()
         self.out_dim, self.factor = out_dim, float(factor)
-        self.fan_in_dims = tuple(d for d in range(weight.dim()) if d != out_dim)
         if affine:
             shape = [1] * weight.dim()
             shape[out_dim] = weight.shape[out_dim]
@@ -43,9 +42,7 @@ class WeightNormParam(nn.Module):
 
     @full_precision
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        sq = weight.square().sum(dim=self.fan_in_dims, keepdim=True)
-        w = weight * torch.rsqrt(sq * self.factor + WN_EPS)
-        return w if self.scale is None else w * self.scale
+        return normalized_weight(weight, self.out_dim, self.factor, self.scale)
 
 
 def weight_norm(module: nn.Module, affine: bool = False) -> nn.Module:

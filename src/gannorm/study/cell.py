@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import config as config_mod
+from .. import plugins  # noqa: F401  (fills the registries that validation asks)
 from ..errors import GannormError
 from ..evaluation import final_recon_test, make_trainer, open_generator
 from ..training import RunDir

@@ -30,6 +30,7 @@ from typing import Dict, List, Optional, Tuple
 import yaml
 
 from .. import config as config_mod
+from .. import plugins  # noqa: F401  (fills the registries that validation asks)
 from ..errors import GannormError
 
 

@@ -10,8 +10,9 @@
 Normalizations keep their reductions in float32 (``gannorm.nn.precision``); parameters,
 optimizer state and EMA weights stay float32; the reconstruction test, FID and samples are
 always computed without autocast, so a metric does not depend on the training precision.
-With fp16, gradient penalties (gp, r1, dragan, wgan_gp, gran) take their inner gradient of
-an unscaled output, which can underflow: prefer bf16 for those (a warning says so).
+With fp16, the entries registered with ``inner_gradient`` (gradient penalties such as gp, r1,
+dragan, wgan_gp; the norms gran, gngan) take their inner gradient of an unscaled output,
+which can underflow: prefer bf16 for those (a warning says so).
 """
 from __future__ import annotations
 
@@ -24,8 +25,6 @@ import torch
 from ..errors import GannormError
 
 MODES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-#: hooks whose loss takes d(output)/d(input) inside the step (double backprop)
-INNER_GRADIENT = ("gp", "r1", "dragan", "wgan_gp")
 
 
 def cpu_has_native(dtype: torch.dtype) -> bool:

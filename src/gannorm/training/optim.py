@@ -7,6 +7,8 @@ same update up to float rounding.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from ..config import OptimConfig
@@ -29,8 +31,6 @@ def adam(params, lr: float, cfg: OptimConfig):
 
 
 def _impl(cfg: OptimConfig, name: str, cls) -> dict:
-    import inspect
-
     kw = _IMPL[cfg.impl]
     missing = [k for k in kw if k not in inspect.signature(cls).parameters]
     if missing:

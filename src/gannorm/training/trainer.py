@@ -14,14 +14,15 @@ import torch
 
 from .. import config as config_mod
 from ..config import Config
-from ..data import BatchLoader, holdout_split, load_data
+from ..data import BatchLoader, holdout_split, load_data, reference_images
 from ..errors import GannormError
-from ..hooks import StepContext, call_g
+from ..hooks import StepContext, call_g, warn
 from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
+from ..nn.prepare import prepare_norms
 from ..tricks import setup_models
 from . import distributed, fastpath
-from .amp import INNER_GRADIENT, MixedPrecision
+from .amp import MixedPrecision
 from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint, nonfinite_tensors, restore_rng,
                          save_checkpoint)
 from .ema import EMA
@@ -84,6 +85,7 @@ class Trainer:
         sync point after the running test; their values are logged. The sample-quality
         metrics of ``eval.metrics`` arrive this way (``gannorm.evaluation.make_trainer``), so
         the training loop never imports the evaluation built on top of it."""
+        config_mod.validate(cfg)  # a Config built in code is refused as one read from YAML would be
         self.cfg, self.quiet = cfg, quiet
         self.periodic = list(periodic)
         if cfg.eval.metrics and not self.periodic:
@@ -128,10 +130,9 @@ class Trainer:
         self.G.to(self.device)
         self.D.to(self.device)
         # VBN's reference batches and strict SN's input sizes are fixed once, before any copy of G.
-        from ..nn.prepare import prepare_norms
-        prepare_norms(self.G, self.D, self.data.images, self.split.train, seed=cfg.train.seed,
-                      out_range=getattr(self.G, "output_range", (0.0, 1.0)))
         self.out_range = getattr(self.G, "output_range", (0.0, 1.0))
+        prepare_norms(self.G, self.D, reference_images(self.data.images, self.split.train, self.out_range),
+                      seed=cfg.train.seed)
         # The loss and the tricks may wrap G and D (conditional GAN, BEGAN's auto-encoder, ...)
         # before the optimizers see their parameters.
         self.G, self.D, self.loss, self.hooks = setup_models(cfg, self.G, self.D, self.data)
@@ -201,11 +202,7 @@ class Trainer:
     def _warn_fp16_penalties(self):
         if self.amp.dtype is not torch.float16:
             return
-        from ..hooks import warn
-
-        tc, mc = self.cfg.train, self.cfg.model
-        used = [n for n in INNER_GRADIENT if n in tc.tricks or tc.loss == n]
-        used += [n for n in ("gran", "gngan") if n in (mc.d_norm, mc.g_norm)]
+        used = config_mod.inner_gradient_terms(self.cfg)
         if used:
             warn(f"train.amp=fp16 with {', '.join(used)}: their inner gradient is taken unscaled and can "
                  f"underflow in float16; train.amp=bf16 has float32's range")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Dict, Optional
 
-from ..errors import GannormError
+from ..config import trick_options
 from ..hooks import CompatibilityWarning, HookList, Setup
 from ..registry import LOSSES, TRICKS
 from . import gradient_penalty  # noqa: F401
@@ -33,13 +33,9 @@ def build_hooks(loss, tricks: Dict[str, Any] | None) -> HookList:
     """The loss followed by the tricks of ``train.tricks`` (name -> options)."""
     hooks, names = [loss], ["loss"]
     for name, args in (tricks or {}).items():
-        if args is False:
+        args = trick_options(name, args)
+        if args is None:
             continue
-        if args is None or args is True:
-            args = {}
-        if not isinstance(args, dict):
-            raise GannormError(f"train.tricks.{name}: expected options like {{key: value}} ({{}} for the "
-                               f"defaults), got {args!r}")
         hooks.append(TRICKS.build(name, **args))
         names.append(name)
     return HookList(hooks, names)

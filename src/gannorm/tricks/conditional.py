@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import GannormError
-from ..hooks import DWrapper, Hooks, feature_shape
+from ..hooks import DWrapper, Hooks, feature_shape, warn
 from ..registry import TRICKS
 
 
@@ -122,7 +122,7 @@ class ConditionalD(DWrapper):
         return (out, h) if return_features else out
 
 
-@TRICKS.register("conditional", help="class labels into G (concat|cbn) and D (projection|concat)")
+@TRICKS.register("conditional", help="class labels into G (concat|cbn) and D (projection|concat)", phase="model")
 class Conditional(Hooks):
     needs_labels = True
     order = 90  # outermost: the labels reach every other wrapper's D through it
@@ -136,7 +136,6 @@ class Conditional(Hooks):
             raise GannormError(f"trick conditional needs class labels, but {name} has none; use a "
                                f"labelled dataset (class folders, fashion_mnist_small, cifar10)")
         if env.n_classes < 2:
-            from ..hooks import warn
             warn("trick conditional: the data has a single class (a flat folder?), so the labels carry "
                  "no information")
         if self.d == "projection" and getattr(env.loss, "d_output", "logit") != "logit":

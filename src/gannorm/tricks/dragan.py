@@ -12,7 +12,8 @@ from ..losses.wgan import check_no_gradient_norm
 from ..registry import TRICKS
 
 
-@TRICKS.register("dragan", help="DRAGAN penalty near real data, weight 10, c 0.5 (Kodali 2017)")
+@TRICKS.register("dragan", help="DRAGAN penalty near real data, weight 10, c 0.5 (Kodali 2017)",
+                 phase="d", inner_gradient=True)
 class DRAGAN(Hooks):
     def __init__(self, weight: float = 10.0, c: float = 0.5):
         self.weight, self.c = float(weight), float(c)

@@ -21,7 +21,7 @@ def feature_matching_loss(f_real: torch.Tensor, f_fake: torch.Tensor) -> torch.T
     return (f_real.flatten(1).mean(0) - f_fake.flatten(1).mean(0)).pow(2).sum()
 
 
-@TRICKS.register("feature_matching", help="G matches mean D features of real data (Salimans 2016)")
+@TRICKS.register("feature_matching", help="G matches mean D features of real data (Salimans 2016)", phase="g")
 class FeatureMatching(Hooks):
     def __init__(self, weight: float = 1.0, layer: Optional[str] = None):
         self.weight, self.layer = float(weight), layer

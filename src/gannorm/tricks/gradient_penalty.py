@@ -12,7 +12,8 @@ from ..losses.wgan import check_no_gradient_norm
 from ..registry import TRICKS
 
 
-@TRICKS.register("gp", help="gradient penalty on interpolates, weight 10 (WGAN-GP, Gulrajani 2017)")
+@TRICKS.register("gp", help="gradient penalty on interpolates, weight 10 (WGAN-GP, Gulrajani 2017)",
+                 phase="d", inner_gradient=True)
 class GradientPenalty(Hooks):
     def __init__(self, weight: float = 10.0, one_sided: bool = False, center: float = 1.0):
         self.weight, self.one_sided, self.center = float(weight), bool(one_sided), float(center)

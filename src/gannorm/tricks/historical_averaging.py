@@ -42,7 +42,8 @@ class ParameterAverage:
         self.mean, self.count = s["mean"], int(s["count"])
 
 
-@TRICKS.register("historical_averaging", help="penalty to the running mean of past parameters (Salimans 2016)")
+@TRICKS.register("historical_averaging", help="penalty to the running mean of past parameters (Salimans 2016)",
+                 phase="both")
 class HistoricalAveraging(Hooks):
     def __init__(self, weight: float = 1.0, players: str = "gd"):
         self.weight = float(weight)

@@ -16,7 +16,8 @@ from ..hooks import Hooks
 from ..registry import TRICKS
 
 
-@TRICKS.register("instance_noise", help="Gaussian noise on D's inputs, sigma 0.1 annealed to 0 (Sonderby 2017)")
+@TRICKS.register("instance_noise", help="Gaussian noise on D's inputs, sigma 0.1 annealed to 0 (Sonderby 2017)",
+                 phase="both")
 class InstanceNoise(Hooks):
     def __init__(self, sigma: float = 0.1, anneal_iters: int | None = None):
         self.sigma = float(sigma)

@@ -13,7 +13,7 @@ from ..hooks import Hooks
 from ..registry import TRICKS
 
 
-@TRICKS.register("label_smoothing", help="one-sided label smoothing: real target 0.9 (Salimans 2016)")
+@TRICKS.register("label_smoothing", help="one-sided label smoothing: real target 0.9 (Salimans 2016)", phase="d")
 class LabelSmoothing(Hooks):
     def __init__(self, real_label: float = 0.9):
         self.real_label = float(real_label)

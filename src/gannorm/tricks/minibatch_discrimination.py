@@ -57,7 +57,8 @@ def _check_logit(env, what: str):
                            f"output ({env.loss.d_output}); use it with a logit loss (nonsaturating, hinge, ...)")
 
 
-@TRICKS.register("minibatch_discrimination", help="Salimans' minibatch discrimination, B 100, C 5 (Salimans 2016)")
+@TRICKS.register("minibatch_discrimination", help="Salimans' minibatch discrimination, B 100, C 5 (Salimans 2016)",
+                 phase="model")
 class MinibatchDiscriminationTrick(Hooks):
     order = 60
 

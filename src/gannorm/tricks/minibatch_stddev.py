@@ -40,7 +40,8 @@ class MinibatchStdDevD(DWrapper):
         return (out, h) if return_features else out
 
 
-@TRICKS.register("minibatch_stddev", help="minibatch standard deviation feature, group 4 (Karras 2018)")
+@TRICKS.register("minibatch_stddev", help="minibatch standard deviation feature, group 4 (Karras 2018)",
+                 phase="model")
 class MinibatchStdDevTrick(Hooks):
     order = 60
 

@@ -12,7 +12,7 @@ from ..losses.penalties import orthogonal_penalty
 from ..registry import TRICKS
 
 
-@TRICKS.register("orthogonal", help="BigGAN orthogonal regularization of G, beta 1e-4 (Brock 2019)")
+@TRICKS.register("orthogonal", help="BigGAN orthogonal regularization of G, beta 1e-4 (Brock 2019)", phase="g")
 class OrthogonalRegularization(Hooks):
     def __init__(self, beta: float = 1e-4, nets: str = "g"):
         self.beta, self.nets = float(beta), str(nets).lower()

@@ -11,7 +11,8 @@ from ..losses.wgan import check_no_gradient_norm
 from ..registry import TRICKS
 
 
-@TRICKS.register("r1", help="R1 penalty gamma/2 E||grad D(real)||^2, gamma 10 (Mescheder 2018)")
+@TRICKS.register("r1", help="R1 penalty gamma/2 E||grad D(real)||^2, gamma 10 (Mescheder 2018)",
+                 phase="d", inner_gradient=True)
 class R1(Hooks):
     def __init__(self, gamma: float = 10.0):
         self.gamma = float(gamma)

@@ -64,7 +64,8 @@ class ReplayBuffer:
             self.data[:self.n] = d
 
 
-@TRICKS.register("replay", help="D also sees past fakes from a buffer: size 1000, ratio 0.5 (Shrivastava 2017)")
+@TRICKS.register("replay", help="D also sees past fakes from a buffer: size 1000, ratio 0.5 (Shrivastava 2017)",
+                 phase="d")
 class ExperienceReplay(Hooks):
     def __init__(self, size: int = 1000, ratio: float = 0.5):
         self.buffer = ReplayBuffer(size, ratio)
