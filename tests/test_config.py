@@ -75,10 +75,13 @@ def test_gradient_norm_as_g_norm_is_refused_on_every_model(model, norm):
 
 
 def test_metric_names_are_asked_of_the_registry():
-    """A metric registered here (and only here) is a valid eval.metrics name; others are not."""
-    with pytest.raises(GannormError, match="eval.metrics: unknown metric 'toy_metric'"):
+    """A sample-quality metric registered here (and only here) is a valid eval.metrics name;
+    others are not, nor is a registered metric of another kind (the reconstruction error)."""
+    with pytest.raises(GannormError, match="eval.metrics: unknown sample-quality metric 'toy_metric'"):
         config.load(None, ["eval.metrics=[toy_metric]"])
-    METRICS.register("toy_metric", help="a metric of this test")(lambda real, gen: {})
+    with pytest.raises(GannormError, match="eval.metrics: unknown sample-quality metric 'recon'"):
+        config.load(None, ["eval.metrics=[recon]"])
+    METRICS.register("toy_metric", help="a metric of this test", kind="features")(lambda real, gen: {})
     try:
         assert config.load(None, ["eval.metrics=[toy_metric, fid]"]).eval.metrics == ["toy_metric", "fid"]
     finally:

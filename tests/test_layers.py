@@ -17,13 +17,14 @@ PACKAGE = "gannorm"
 
 #: top-level module or sub-package of gannorm -> its layer; a module may import lower layers only
 LAYERS = {
-    "errors": 0, "utils": 0,          # leaves: the error type, atomic file writes
+    "errors": 0,                      # the error type
+    "utils": 1,                       # atomic file writes, directory locks, progress bars
     "registry": 1, "hooks": 1,        # name -> builder tables; the step-hook protocol of losses and tricks
     "config": 2,                      # typed settings; validation asks the registries
     "nn": 3, "models": 3, "losses": 3, "tricks": 3, "data": 3, "metrics": 3,  # plug-ins, pure metrics
     "training": 4,                    # the trainer, checkpoints, optimizers
     "plugins": 5,                     # imports every plug-in package: fills the registries
-    # 6: run-level evaluation (a run directory, its checkpoints, periodic metrics during training)
+    "evaluation": 6,                  # run-level: a run directory, its checkpoints, periodic metrics
     "study": 7,                       # grids of runs, their store and report; evaluates each cell
     "cli": 8, "__main__": 9,          # the command line, and `python -m gannorm`
     "": 10,                           # the package's own __init__: the public face
@@ -38,17 +39,8 @@ SIDEWAYS = {
 #: gannorm names a lower module may import from the package root itself
 ROOT_NAMES = {"__version__"}
 
-#: back-edges that remain until run-level evaluation moves out of ``metrics`` into its own layer
-#: above ``training`` (reading a run directory, choosing a checkpoint, periodic metrics):
-#: (importing module, imported module). Empty once that layer exists.
-KNOWN = {
-    ("gannorm.metrics.evaluate", "gannorm.training"),
-    ("gannorm.metrics.evaluate", "gannorm.training.load"),
-    ("gannorm.metrics.evaluate", "gannorm.data"),
-    ("gannorm.metrics.recon_run", "gannorm.training"),
-    ("gannorm.metrics.recon_run", "gannorm.training.load"),
-    ("gannorm.metrics.recon_run", "gannorm.data"),
-}
+#: back-edges that remain (importing module, imported module): none
+KNOWN: set = set()
 
 
 #: packages whose function-local imports of gannorm modules are lazy on purpose: the command
@@ -56,20 +48,12 @@ KNOWN = {
 LAZY_OK = {"cli", ""}
 
 #: function-local imports of gannorm modules that remain (importing module, imported module):
-#: run-level evaluation's, which move with it, and the extractor <-> domain classifier pair
+#: the extractor <-> domain classifier pair (each builds the other), and the Ray backends, loaded
+#: only when a study asks for them (they import Ray, an optional extra)
 KNOWN_LOCAL = {
-    ("gannorm.metrics.evaluate", "gannorm.training"), ("gannorm.metrics.evaluate", "gannorm.training.load"),
-    ("gannorm.metrics.evaluate", "gannorm.data"), ("gannorm.metrics.evaluate", "gannorm.utils.io"),
-    ("gannorm.metrics.recon_run", "gannorm.training"), ("gannorm.metrics.recon_run", "gannorm.training.load"),
-    ("gannorm.metrics.recon_run", "gannorm.data"), ("gannorm.metrics.recon_run", "gannorm.utils.io"),
-    ("gannorm.metrics.recon_run", "gannorm.metrics.plots"),
-    ("gannorm.training.trainer", "gannorm.metrics.evaluate"),
-    ("gannorm.training.load", "gannorm.data"), ("gannorm.training.load", "gannorm.models"),
-    ("gannorm.training.load", "gannorm.nn.feature_norms"), ("gannorm.training.load", "gannorm.tricks"),
-    ("gannorm.training.load", "gannorm.training.checkpoint"), ("gannorm.training.load", "gannorm.training.rundir"),
     ("gannorm.metrics.extractors", "gannorm.metrics.domain_classifier"),
     ("gannorm.metrics.domain_classifier", "gannorm.metrics.extractors"),
-    ("gannorm.metrics.domain_classifier", "gannorm.utils.io"), ("gannorm.metrics.refstats", "gannorm.utils.io"),
+    ("gannorm.study.backends", "gannorm.study.halving"), ("gannorm.study.backends", "gannorm.study.ray_backend"),
 }
 
 

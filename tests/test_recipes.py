@@ -15,6 +15,7 @@ from gannorm import config
 from gannorm.data import ImageData
 from gannorm.errors import GannormError
 from gannorm.hooks import CompatibilityWarning, Hooks, Setup
+from gannorm.metrics.fidelity import feature_metric
 from gannorm.losses.base import AdversarialLoss
 from gannorm.nn import Norm
 from gannorm.registry import DATASETS, LOSSES, METRICS, NORMS, TRICKS
@@ -88,7 +89,7 @@ def toys():
     LOSSES.register("toy_loss", help="least squares on logits")(ToyLoss)
     TRICKS.register("toy_trick", help="penalise D's real outputs", phase="d")(ToyTrick)
     DATASETS.register("toy_data", help="random images")(toy_data)
-    METRICS.register("toy_metric", help="distance of feature means")(
+    feature_metric("toy_metric", help="distance of feature means", fmt=lambda r: f"toy {r['value']:.3f}")(
         lambda real, gen: {"toy_metric": float((real.features.mean(0) - gen.features.mean(0)).norm())})
     CALLS.clear()
     yield
@@ -137,6 +138,7 @@ def test_a_trick_phase_is_shown_by_gannorm_list(toys):
 def test_toy_metric_is_registered_and_validated(toys):
     assert "toy_metric" in METRICS and "toy_metric" in METRICS.names()
     assert config.load(None, ["eval.metrics=[toy_metric]"]).eval.metrics == ["toy_metric"]
+    assert METRICS.attr("toy_metric", "flag") == "--toy_metric" and METRICS.attr("toy_metric", "key") == "toy_metric"
 
 
 def test_attributes_of_toys_change_behaviour(toys):

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import GannormError
+from ..utils.io import atomic_torch_save
 
 FORMAT = "gannorm-domain-classifier-1"
 
@@ -132,8 +133,6 @@ def accuracy(net: DomainCNN, images: np.ndarray, labels: np.ndarray, batch: int 
 
 def save_domain_classifier(net: DomainCNN, meta: Dict, path: str | Path, class_names: List[str] = (),
                            dataset: str = "") -> Path:
-    from ..utils.io import atomic_torch_save
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": FORMAT, "state_dict": net.state_dict(),

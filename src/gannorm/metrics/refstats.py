@@ -20,6 +20,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from ..utils.io import atomic_torch_save
 from .extractors import FeatureExtractor
 from .features import extract_images
 from .fidelity import FeatureSet, feature_statistics
@@ -75,8 +76,6 @@ def reference_features(extractor: FeatureExtractor, images: np.ndarray, *, datas
     feats, _ = extract_images(extractor, images, batch_size, progress=progress)
     mu, sigma = feature_statistics(feats)
     if use_cache:
-        from ..utils.io import atomic_torch_save
-
         atomic_torch_save({"format": FORMAT, "key": key, "mu": torch.from_numpy(mu),
                            "sigma": torch.from_numpy(sigma), "features": feats}, path)
     return FeatureSet(features=feats, mu=mu, sigma=sigma), False, path
