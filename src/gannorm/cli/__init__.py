@@ -83,6 +83,15 @@ def cli():
     """
 
 
+def _progress_flag(ctx, param, value):
+    return "auto" if value is None else value
+
+
+#: ``--progress/--no-progress``: bars with ETA on stderr; by default only when stderr is a terminal.
+progress_option = click.option("--progress/--no-progress", default=None, callback=_progress_flag,
+                               help="Progress bars with ETA on stderr (default: only when stderr is a terminal).")
+
+
 def _default_run_dir(config_path: str | None) -> Path:
     stem = Path(config_path).stem if config_path else "default"
     return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"

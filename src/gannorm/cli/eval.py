@@ -5,7 +5,7 @@ import click
 
 from ..errors import GannormError
 
-from . import cli
+from . import cli, progress_option
 
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
@@ -31,8 +31,9 @@ from . import cli
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images per feature-extraction batch.")
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True, help="KID subset size (100 subsets).")
 @click.option("--no-cache", is_flag=True, help="Recompute the real images' reference statistics.")
+@progress_option
 def eval_cmd(run_dir, recon, steps, checkpoint, n_images, chunk_size, plot, restarts, fid, kid, is_, pr, extractor, n_gen,
-             n_real, real_split, batch_size, kid_subset_size, no_cache):
+             n_real, real_split, batch_size, kid_subset_size, no_cache, progress):
     """Evaluate a trained run; results go to RUN_DIR/eval/ and are printed."""
     from ..metrics.recon_run import final_recon_test
 
@@ -42,14 +43,15 @@ def eval_cmd(run_dir, recon, steps, checkpoint, n_images, chunk_size, plot, rest
 
         for line in evaluate_run_lines(run_dir, metrics=fidelity, checkpoint=checkpoint, extractor=extractor,
                                        n_gen=n_gen, n_real=n_real, real_split=real_split, batch_size=batch_size,
-                                       kid_subset_size=kid_subset_size, use_cache=not no_cache):
+                                       kid_subset_size=kid_subset_size, use_cache=not no_cache,
+                                       progress=progress):
             click.echo(line)
     if not recon:
         if fidelity:
             return
         raise GannormError("nothing to evaluate: pass --recon and/or --fid, --kid, --is, --pr")
     ft = final_recon_test(run_dir, steps=steps, checkpoint=checkpoint, n_images=n_images,
-                          chunk_size=chunk_size, restarts=restarts, plot=plot)
+                          chunk_size=chunk_size, restarts=restarts, plot=plot, progress=progress)
     click.echo(ft.summary)
     for p in ft.figures:
         click.echo(f"wrote {p}")

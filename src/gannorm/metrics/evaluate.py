@@ -25,6 +25,7 @@ import torch
 
 from ..errors import GannormError
 from ..registry import METRICS
+from ..utils.progress import ProgressArg
 from .extractors import FeatureExtractor, build_extractor
 from .features import QUANTIZATION, extract_generated
 from .fidelity import FIDELITY_METRICS, FeatureSet, FidelityWarning
@@ -71,7 +72,7 @@ def evaluate_generator(generator: torch.nn.Module, real_images: np.ndarray, *, m
                        extractor: str | FeatureExtractor = "efficientnet_lite0", n_gen: int = 10_000,
                        dataset: str = "", real_split: str = "", seed: int = 0, batch_size: int = 64,
                        device: Optional[torch.device] = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
-                       use_cache: bool = True, progress: bool = False) -> List[Dict]:
+                       use_cache: bool = True, progress: ProgressArg = False) -> List[Dict]:
     """Compute ``metrics`` (fid, kid, is, pr) of G's samples against ``real_images`` (uint8 N,C,H,W).
 
     Returns one record per metric; warnings (too few samples, reduced KID subsets) are raised
@@ -139,7 +140,7 @@ def format_record(r: Dict) -> str:
 def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = "latest", extractor: str = "efficientnet_lite0",
                  n_gen: int = 10_000, n_real: Optional[int] = None, real_split: str = "train", seed: int = 0,
                  batch_size: int = 64, kid_subsets: int = 100, kid_subset_size: int = 1000, use_cache: bool = True,
-                 progress: bool = False, ema: bool = True):
+                 progress: ProgressArg = False, ema: bool = True):
     """Evaluate a run's generator; write ``RUN/eval/fidelity-*.json``. Returns (records, path)."""
     from ..training.load import load_generator as _load_generator
     from ..training import RunDir
@@ -165,11 +166,11 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = "latest",
     return records, path
 
 
-def evaluate_run_lines(run_dir, **kwargs) -> List[str]:
+def evaluate_run_lines(run_dir, progress: ProgressArg = "auto", **kwargs) -> List[str]:
     """``evaluate_run`` for the CLI: the lines to print (warnings, one line per figure, the file)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FidelityWarning)  # printed below from the records, once
-        records, path = evaluate_run(run_dir, progress=True, **kwargs)
+        records, path = evaluate_run(run_dir, progress=progress, **kwargs)
     lines = [f"warning: {w}" for w in records[0]["warnings"]]
     lines += [format_record(r) for r in records]
     lines.append(f"-> {path}")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import GannormError
+from ..utils.progress import ProgressArg
 from .reconstruction import ReconResult, reconstruction_error
 
 
@@ -28,7 +29,7 @@ class FinalTest:
 
 def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = "best",
                      n_images: Optional[int] = None, chunk_size: Optional[int] = None,
-                     restarts: int = 0, plot: bool = False) -> FinalTest:
+                     restarts: int = 0, plot: bool = False, progress: ProgressArg = False) -> FinalTest:
     """Score a run's checkpoint on its held-out final test set; store and optionally plot it.
 
     ``checkpoint="best"`` falls back to ``latest`` for runs trained without a running test
@@ -53,7 +54,7 @@ def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = 
     steps = cfg.eval.final_steps if steps is None else steps
     imgs = torch.from_numpy(np.ascontiguousarray(data.images[idx]))
     res = reconstruction_error(g, imgs, steps=steps, lr=cfg.eval.test_lr, restarts=restarts,
-                               chunk_size=chunk_size)
+                               chunk_size=chunk_size, progress=progress)
     tag = f"recon-{Path(checkpoint).stem}-{steps}steps" + (f"-{restarts}restarts" if restarts else "")
     out = {**res.to_dict(), "checkpoint": checkpoint, "iteration": int(state["iteration"]),
            "lr": cfg.eval.test_lr,

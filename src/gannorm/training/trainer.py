@@ -26,6 +26,7 @@ from .ema import EMA
 from .logging import MetricsLog
 from .optim import build_optimizers
 from .rundir import RunDir
+from ..utils.progress import postfix_reporter
 
 
 def resolve_device(name: str) -> torch.device:
@@ -110,6 +111,7 @@ class Trainer:
         self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
         self.iteration = 0
+        self._bar = None  # the training bar while train() runs
         self.best = {"recon": math.inf, "iteration": -1}
         if resume:
             self._load(self.run.latest)
@@ -277,8 +279,9 @@ class Trainer:
 
     def running_test(self) -> float:
         imgs = torch.from_numpy(np.ascontiguousarray(self.data.images[self.split.running_test]))
+        # the training bar's postfix counts the test's z-steps, so the bar never sits frozen
         res = reconstruction_error(self.G, imgs, steps=self.cfg.eval.test_steps, lr=self.cfg.eval.test_lr,
-                                   device=self.device)
+                                   device=self.device, progress=postfix_reporter(self._bar, "running test, z-step"))
         return res.mean
 
     # ------------------------------------------------------------------ the loop
@@ -298,8 +301,8 @@ class Trainer:
         main = self.is_main
         if main and self.iteration == 0 and cfg.sample_every:
             last_grid = self.sample_grid(self.run.samples / "iter_0000000.png")
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main, unit="it",
-                   dynamic_ncols=True, desc="train")
+        bar = self._bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main,
+                               unit="it", dynamic_ncols=True, desc="train")
         t0 = time.perf_counter()
         start_it = self.iteration
         try:
