@@ -1,3 +1,7 @@
 """Import every plug-in module once so the registries are filled."""
-from . import data, losses, models, nn, tricks  # noqa: F401
-from .training import optim  # noqa: F401
+import importlib
+
+from .registry_index import PLUGIN_MODULES
+
+for _module in PLUGIN_MODULES:
+    importlib.import_module(f"{__package__}.{_module}")

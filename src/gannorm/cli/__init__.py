@@ -31,8 +31,7 @@ def _field_comments(cls):
 
 def config_help() -> str:
     """Every config key with its default, its meaning and, for names, the valid choices."""
-    from .. import plugins  # noqa: F401
-    from .. import registry as R
+    from ..registry_index import names
 
     lines = ["\b", "Config keys (set in the YAML or as key=value; bare names work when unique):"]
     cfg = config_mod.Config()
@@ -49,8 +48,7 @@ def config_help() -> str:
                 text += f"   # {comments[g.name]}"
             lines.append(text)
             if path in CHOICES:
-                names = getattr(R, CHOICES[path]).names()
-                lines.append(f"        choices: {', '.join(names)}")
+                lines.append(f"        choices: {', '.join(names(CHOICES[path]))}")
     return "\n".join(lines)
 
 

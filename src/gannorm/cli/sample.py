@@ -7,7 +7,6 @@ import click
 from ..errors import GannormError
 
 from . import cli
-from ..training.load import load_generator as _load_generator
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
@@ -26,6 +25,8 @@ def sample(run_dir, num, out, checkpoint, seed, ema, truncation, label):
 
     import torch
     from torchvision.utils import save_image
+
+    from ..training.load import load_generator as _load_generator
 
     if num <= 0:
         raise GannormError(f"-n must be > 0, got {num}")
