@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import os
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -30,6 +31,7 @@ class DataConfig:
     holdout: Optional[int] = None  # final-test images never trained on; None = min(2000, N/5)
     running_holdout: int = 200  # the first images of the holdout, for the running test
     split_seed: int = 0  # the permutation that carves out the holdout
+    download: bool = False  # fetch the dataset (cifar10, cifar100) to $GANNORM_CACHE when data.root lacks it
     args: Dict[str, Any] = field(default_factory=dict)  # dataset-specific options
 
 
@@ -294,7 +296,10 @@ def validate(cfg: Config) -> None:
     from . import registry as R
     from . import plugins  # noqa: F401  (fills the registries)
 
-    R.DATASETS.get(cfg.data.name)
+    if cfg.data.download and "download" not in inspect.signature(R.DATASETS.get(cfg.data.name)).parameters:
+        can = [n for n in R.DATASETS.names() if "download" in inspect.signature(R.DATASETS.get(n)).parameters]
+        raise GannormError(f"data.download=true but {cfg.data.name} cannot be downloaded (only {', '.join(can)}); "
+                           f"set data.root to its files and data.download=false")
     R.MODELS.get(cfg.model.name)
     R.NORMS.get(cfg.model.g_norm)
     R.NORMS.get(cfg.model.d_norm)
