@@ -15,7 +15,7 @@ def features_group():
 @features_group.command("train")
 @click.option("--data", "data_name", default="fashion_mnist_small", show_default=True,
               help="A labelled dataset (DATASETS name), e.g. fashion_mnist_small, fashion_mnist, folder.")
-@click.option("--root", default=None, help="Its files, e.g. ../shared/data/cifar10-jpeg/train for folder.")
+@click.option("--root", default=None, help="Its files, e.g. path/to/images (class sub-folders) for folder.")
 @click.option("--image-size", type=int, default=None, help="Resize to this (default: the dataset's own size).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Convert to 1 or 3 channels.")
 @click.option("--arg", "args", multiple=True, help="Dataset option key=value (as data.args), repeatable.")

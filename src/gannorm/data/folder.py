@@ -60,7 +60,7 @@ def list_images(root: Path):
 def folder(root: str | None = None, image_size: int | None = None, channels: int | None = None,
            quiet: bool = False, skip_bad: bool = False) -> ImageData:
     if not root:
-        raise GannormError("the folder dataset needs data.root, e.g. ../shared/data/cifar10-jpeg/train")
+        raise GannormError("the folder dataset needs data.root: a folder of images (class sub-folders become labels)")
     rootp = Path(root).expanduser().resolve()
     files, labels, names = list_images(rootp)
     mode = "L" if channels == 1 else "RGB"
