@@ -9,7 +9,6 @@ import inspect
 import json
 import re
 import sys
-import time
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -76,7 +75,7 @@ def cli():
     """gannorm: train GANs that stay stable, and measure it (normalizations, losses, reconstruction error).
 
     \b
-    Quick start (bundled Fashion-MNIST subset, CPU, a few minutes):
+    Quick start (bundled Fashion-MNIST subset, CPU; see QUICKSTART_TIME below):
       gannorm train configs/quickstart.yaml
     """
 
@@ -88,11 +87,6 @@ def _progress_flag(ctx, param, value):
 #: ``--progress/--no-progress``: bars with ETA on stderr; by default only when stderr is a terminal.
 progress_option = click.option("--progress/--no-progress", default=None, callback=_progress_flag,
                                help="Progress bars with ETA on stderr (default: only when stderr is a terminal).")
-
-
-def _default_run_dir(config_path: str | None) -> Path:
-    stem = Path(config_path).stem if config_path else "default"
-    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class _TrainCommand(click.Command):

@@ -118,7 +118,8 @@ class Trainer:
         self.is_main = self.dist.is_main  # only rank 0 writes files
         if self.is_main:
             config_mod.save(cfg, self.run.config)
-            self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
+            self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb,
+                                  config_text=self.run.config.read_text())
 
     # ------------------------------------------------------------------ state
     def _warn_fp16_penalties(self):
@@ -301,6 +302,7 @@ class Trainer:
         main = self.is_main
         if main and self.iteration == 0 and cfg.sample_every:
             last_grid = self.sample_grid(self.run.samples / "iter_0000000.png")
+            self.log.image("samples", last_grid, 0)
         bar = self._bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main,
                                unit="it", dynamic_ncols=True, desc="train")
         t0 = time.perf_counter()
@@ -340,9 +342,13 @@ class Trainer:
                                     refresh=False)
                 if cfg.sample_every and (it % cfg.sample_every == 0 or last):
                     last_grid = self.sample_grid(self.run.samples / f"iter_{it:07d}.png")
+                    self.log.image("samples", last_grid, it)
                 if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last:
                     self.save(self.run.latest)
                 bar.update(1)
+            if main:  # finished: the settings beside the final figures, for TensorBoard's HPARAMS tab
+                best = {"recon_best": self.best["recon"], "recon_best_iteration": self.best["iteration"]}
+                self.log.hparams(self.cfg.to_dict(), {**self.log.last, **(best if self.best["iteration"] >= 0 else {})})
         finally:
             bar.close()
             if main:
