@@ -1,26 +1,16 @@
 """``gannorm eval --recon`` shows a bar with ETA on a terminal or with --progress, and nothing
 but its result line in a pipe or log file."""
 import pytest
-import torch
 from click.testing import CliRunner
 
-from gannorm import config as config_mod
 from gannorm.cli import cli
-from gannorm.training import Trainer
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    cfg = config_mod.load(None, ["model.base_features=8", "model.z_dim=16", "train.batch_size=8",
-                                 "train.iterations=4", "eval.test_interval=4", "eval.test_steps=2",
-                                 "data.running_holdout=8", "train.sample_every=0", "train.n_samples=4",
-                                 "train.device=cpu"])
+def run_dir(tmp_path_factory, train_tiny_run):
     rd = tmp_path_factory.mktemp("progress") / "r"
-    Trainer(cfg, rd, quiet=True).train()
-    yield rd
-    torch.set_num_threads(n)
+    train_tiny_run(rd, "train.iterations=4", "eval.test_interval=4", "eval.test_steps=2")
+    return rd
 
 
 def _eval(run_dir, *extra):

@@ -8,24 +8,14 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from gannorm import config as config_mod
-from gannorm.training import Trainer
 from gannorm.training.logging import MetricsLog
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    cfg = config_mod.load(None, ["model.base_features=8", "model.z_dim=8", "train.batch_size=4",
-                                 "train.iterations=4", "train.log_every=2", "train.sample_every=2",
-                                 "train.n_samples=4", "eval.test_interval=4", "eval.test_steps=2",
-                                 "data.running_holdout=4", "train.device=cpu", "d_norm=batch"])
+def run(tmp_path_factory, train_tiny_run):
     rd = tmp_path_factory.mktemp("tb") / "r"
-    res = Trainer(cfg, rd, quiet=True).train()
-    torch.set_num_threads(n)
+    res = train_tiny_run(rd, "train.iterations=4", "train.log_every=2", "train.sample_every=2",
+                         "eval.test_interval=4", "eval.test_steps=2", "d_norm=batch")
     acc = EventAccumulator(str(rd / "tb"), size_guidance={"images": 0, "tensors": 0, "scalars": 0})
     acc.Reload()
     return rd, res, acc

@@ -22,8 +22,9 @@ from . import cli, progress_option
 @click.option("--is", "is_", is_flag=True, help="Inception score of generated images (Salimans et al. 2016).")
 @click.option("--pr", is_flag=True, help="Improved precision and recall, k=3 (Kynkaanniemi et al. 2019).")
 @click.option("--extractor", default="efficientnet_lite0", show_default=True,
-              help="Features for --fid/--kid/--is/--pr: efficientnet_lite0[:SIZE] (offline), inception:PATH "
-                   "(pt_inception-2015-12-05 weights file), domain:PATH (gannorm features train).")
+              help="Features for --fid/--kid/--is/--pr: efficientnet_lite0[:SIZE] (offline), inception (the FID "
+                   "network, weights downloaded once) or inception:PATH (a local pt_inception-2015-12-05 file), "
+                   "domain:PATH (gannorm features train).")
 @click.option("--n-gen", type=int, default=10_000, show_default=True, help="Generated images (FID: 10k+ by convention).")
 @click.option("--n-real", type=int, default=None, help="Real images (default: all of --real-split).")
 @click.option("--real-split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
