@@ -14,3 +14,26 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+#: A run small enough for a test: tiny nets on the bundled data, CPU, no sample grids.
+TINY_RUN = ["model.base_features=8", "model.z_dim=16", "train.batch_size=8", "train.sample_every=0",
+            "train.n_samples=4", "data.running_holdout=8", "train.device=cpu"]
+
+
+@pytest.fixture(scope="session")
+def train_tiny_run():
+    """``train_tiny_run(run_dir, *overrides)``: train a ``TINY_RUN`` (plus overrides) on one thread."""
+    from gannorm import config as config_mod
+    from gannorm.training import Trainer
+
+    def train(run_dir, *overrides):
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            cfg = config_mod.load(None, [*TINY_RUN, *overrides])
+            return Trainer(cfg, run_dir, quiet=True).train()
+        finally:
+            torch.set_num_threads(n)
+
+    return train

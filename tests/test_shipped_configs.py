@@ -107,3 +107,26 @@ def test_config_cites_source_and_trains_two_iterations(path, tmp_path, monkeypat
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     losses = [v for r in rows for k, v in r.items() if k.endswith("loss") and isinstance(v, (int, float))]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+STUDIES = sorted((Path(__file__).resolve().parents[1] / "configs" / "studies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS + STUDIES, ids=[p.stem for p in CONFIGS + STUDIES])
+def test_shipped_config_reads_only_data_a_user_can_get(path):
+    """Shipped configs name datasets by registry name (downloaded or installed), never a folder of
+    the development checkout's surroundings."""
+    text = path.read_text()
+    assert "shared/" not in text and "/work/" not in text, path.name
+    if "cifar10" in path.stem:
+        data = yaml.safe_load(text)
+        data = data["base"]["data"] if "base" in data else data["data"]
+        assert data["name"] == "cifar10" and data["download"] is True
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+def test_shipped_study_loads_and_validates(path):
+    from gannorm.study import load_study
+
+    study = load_study(path)
+    assert len(study.cells) >= 2

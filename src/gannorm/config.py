@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
 import os
 import typing
@@ -33,6 +34,7 @@ class DataConfig:
     holdout: Optional[int] = None  # final-test images never trained on; None = min(2000, N/5)
     running_holdout: int = 200  # the first images of the holdout, for the running test
     split_seed: int = 0  # the permutation that carves out the holdout
+    download: bool = False  # fetch the dataset (cifar10, cifar100) to $GANNORM_CACHE when data.root lacks it
     args: Dict[str, Any] = field(default_factory=dict)  # dataset-specific options
 
 
@@ -351,6 +353,10 @@ def validate(cfg: Config) -> None:
     """
     DATASETS.get(cfg.data.name)
     MODELS.get(cfg.model.name)
+    if cfg.data.download and "download" not in inspect.signature(DATASETS.get(cfg.data.name)).parameters:
+        can = [n for n in DATASETS.names() if "download" in inspect.signature(DATASETS.get(n)).parameters]
+        raise GannormError(f"data.download=true but {cfg.data.name} cannot be downloaded (only {', '.join(can)}); "
+                           f"set data.root to its files and data.download=false")
     LOSSES.get(cfg.train.loss)
     OPTIMIZERS.get(cfg.optim.name)
     DATASETS.check_options(cfg.data.name, cfg.data.args, "data.args", supplied=DATA_SUPPLIED)

@@ -1,8 +1,12 @@
-"""Import every plug-in package once so the registries are filled.
+"""Import every plug-in module once so the registries are filled.
 
 Registration happens when a plug-in's module is imported; the registries themselves
 (``gannorm.registry``) and config validation only read them. Whatever validates a config
-or lists the registered names (the CLI, a study, a script of its own) imports this first.
+or builds from the registries (the trainer, a study, a script of its own) imports this first.
 """
-from . import data, losses, metrics, models, nn, tricks  # noqa: F401
-from .training import optim  # noqa: F401
+import importlib
+
+from .registry_index import PLUGIN_MODULES
+
+for _module in PLUGIN_MODULES:
+    importlib.import_module(f"{__package__}.{_module}")

@@ -83,7 +83,7 @@ def test_wrong_inception_weights_are_refused_by_name(tmp_path, monkeypatch):
         build_extractor(f"inception:{ck}")
     with pytest.raises(GannormError, match="not found"):
         build_extractor(f"inception:{tmp_path / 'missing.pth'}")
-    monkeypatch.delenv("GANNORM_INCEPTION_WEIGHTS", raising=False)
+    _offline_inception(monkeypatch, tmp_path, tmp_path / "nowhere" / "weights-inception-2015-12-05-6726825d.pth")
     with pytest.raises(GannormError) as e:
         build_extractor("inception")
     assert INCEPTION_URL in str(e.value)
@@ -157,3 +157,49 @@ def test_our_pipeline_agrees_with_torch_fidelity_calculate_metrics(tmp_path, mon
     # KID draws different random subsets than the library (another seed): equal within their spread
     assert abs(ours["kid"] - ref["kernel_inception_distance_mean"]) < 3 * (ours["kid_std"] + 1e-6)
     assert ours["fid"] > 0
+
+
+def _offline_inception(monkeypatch, tmp_path, source):
+    """Point torch-fidelity's weights URL at a local file and torch hub's cache at tmp_path."""
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    monkeypatch.delenv("GANNORM_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(tf_inception, "URL_INCEPTION_V3", source.as_uri())
+    return tmp_path / "torch_home" / "hub" / "checkpoints" / source.name
+
+
+def test_inception_without_path_downloads_through_torch_hub_into_its_cache(tmp_path, monkeypatch):
+    """No path: the file at torch-fidelity's URL lands in torch hub's cache, sha256-checked, and
+    is then loaded (here a small file of another layout, so loading refuses it by name); a
+    second build reads the cached copy without the network."""
+    import hashlib
+
+    from gannorm.metrics import extractors
+
+    src = tmp_path / "served" / "weights-inception-2015-12-05-6726825d.pth"
+    src.parent.mkdir()
+    torch.save({"conv1.weight": torch.zeros(1), "layer1.0.weight": torch.zeros(1)}, src)
+    cached = _offline_inception(monkeypatch, tmp_path, src)
+    monkeypatch.setattr(extractors, "INCEPTION_SHA256_PREFIX", hashlib.sha256(src.read_bytes()).hexdigest()[:8])
+    with pytest.raises(GannormError, match="is a ResNet, not the FID Inception"):
+        build_extractor("inception")
+    assert cached.read_bytes() == src.read_bytes()
+    src.unlink()  # offline now: the cached copy is used
+    with pytest.raises(GannormError, match="is a ResNet, not the FID Inception"):
+        build_extractor("inception")
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["no-network", "wrong-checksum"])
+def test_inception_download_failure_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, served):
+    src = tmp_path / "served" / "weights-inception-2015-12-05-6726825d.pth"
+    if served:
+        src.parent.mkdir()
+        src.write_bytes(b"not the published weights")
+    cached = _offline_inception(monkeypatch, tmp_path, src)
+    with pytest.raises(GannormError) as e:
+        build_extractor("inception")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("could not download the FID Inception weights")
+    assert ("invalid hash value" in msg) == served and "inception:PATH" in msg
+    assert not cached.exists() and not list(cached.parent.glob("*.partial"))

@@ -10,7 +10,6 @@ import inspect
 import json
 import re
 import sys
-import time
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -35,8 +34,7 @@ def _field_comments(cls):
 
 def config_help() -> str:
     """Every config key with its default, its meaning and, for names, the valid choices."""
-    from .. import plugins  # noqa: F401
-    from .. import registry as R
+    from ..registry_index import names
 
     lines = ["\b", "Config keys (set in the YAML or as key=value; bare names work when unique):"]
     cfg = config_mod.Config()
@@ -53,8 +51,7 @@ def config_help() -> str:
                 text += f"   # {comments[g.name]}"
             lines.append(text)
             if path in CHOICES:
-                names = getattr(R, CHOICES[path]).names()
-                lines.append(f"        choices: {', '.join(names)}")
+                lines.append(f"        choices: {', '.join(names(CHOICES[path]))}")
     return "\n".join(lines)
 
 
@@ -89,14 +86,18 @@ def cli():
     """gannorm: train GANs that stay stable, and measure it (normalizations, losses, reconstruction error).
 
     \b
-    Quick start (bundled Fashion-MNIST subset, CPU, a few minutes):
+    Quick start (bundled Fashion-MNIST subset, CPU; see QUICKSTART_TIME below):
       gannorm train configs/quickstart.yaml
     """
 
 
-def _default_run_dir(config_path: str | None) -> Path:
-    stem = Path(config_path).stem if config_path else "default"
-    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+def _progress_flag(ctx, param, value):
+    return "auto" if value is None else value
+
+
+#: ``--progress/--no-progress``: bars with ETA on stderr; by default only when stderr is a terminal.
+progress_option = click.option("--progress/--no-progress", default=None, callback=_progress_flag,
+                               help="Progress bars with ETA on stderr (default: only when stderr is a terminal).")
 
 
 class _TrainCommand(click.Command):

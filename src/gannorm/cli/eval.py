@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from ..errors import GannormError
-from . import checkpoint_option, cli, device_option, echo_err
+from . import checkpoint_option, cli, device_option, echo_err, progress_option
 
 
 def _metric_names():
@@ -40,8 +40,9 @@ class _MetricFlagsCommand(click.Command):
 @click.option("--restarts", type=int, default=0, show_default=True,
               help="--recon: extra random starts per image, best kept (not the paper's protocol; for multimodal G).")
 @click.option("--extractor", default="efficientnet_lite0", show_default=True,
-              help="Features for the sample-quality metrics: efficientnet_lite0[:SIZE] (offline), inception:PATH "
-                   "(pt_inception-2015-12-05 weights file), domain:PATH (gannorm features train).")
+              help="Features for the sample-quality metrics: efficientnet_lite0[:SIZE] (offline), inception (the FID "
+                   "network, weights downloaded once) or inception:PATH (a local pt_inception-2015-12-05 file), "
+                   "domain:PATH (gannorm features train).")
 @click.option("--n-gen", type=int, default=10_000, show_default=True, help="Generated images (FID: 10k+ by convention).")
 @click.option("--n-real", type=int, default=None, help="Real images (default: all of --real-split).")
 @click.option("--real-split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
@@ -49,11 +50,12 @@ class _MetricFlagsCommand(click.Command):
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images per feature-extraction batch.")
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True, help="KID subset size (100 subsets).")
 @click.option("--no-cache", is_flag=True, help="Recompute the real images' reference statistics.")
+@progress_option
 @click.option("--data-root", default=None,
               help="Read the real images from here instead of the run's data.root (the data moved).")
 @device_option
 def eval_cmd(run_dir, steps, checkpoint, n_images, chunk_size, plot, restarts, extractor, n_gen, n_real, real_split,
-             batch_size, kid_subset_size, no_cache, data_root, device, **flags):
+             batch_size, kid_subset_size, no_cache, data_root, device, progress, **flags):
     """Evaluate a trained run (RUN_DIR, or a file from gannorm export); results go to RUN_DIR/eval/
     (FILE-eval/ beside a file) and are printed. Only --recon and the real side of FID/KID/PR read
     the data."""
@@ -70,12 +72,12 @@ def eval_cmd(run_dir, steps, checkpoint, n_images, chunk_size, plot, restarts, e
         for line in evaluate_run_lines(run_dir, metrics=fidelity, checkpoint=checkpoint, extractor=extractor,
                                        n_gen=n_gen, n_real=n_real, real_split=real_split, batch_size=batch_size,
                                        kid_subset_size=kid_subset_size, use_cache=not no_cache, device=dev,
-                                       data_root=data_root, log=echo_err):
+                                       data_root=data_root, log=echo_err, progress=progress):
             click.echo(line)
     if "recon" in chosen:
         ft = final_recon_test(run_dir, steps=steps, checkpoint=checkpoint, n_images=n_images,
                               chunk_size=chunk_size, restarts=restarts, plot=plot, device=dev,
-                              data_root=data_root, log=echo_err)
+                              data_root=data_root, log=echo_err, progress=progress)
         click.echo(ft.summary)
         for p in ft.figures:
             click.echo(f"wrote {p}")

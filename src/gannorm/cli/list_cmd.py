@@ -15,17 +15,16 @@ PHASES = {"d": "D step", "g": "G step", "both": "D and G steps", "model": "wraps
 @click.argument("kind", required=False)
 def list_cmd(kind):
     """List the registered names (norms, losses, models, datasets, optimizers, metrics)."""
-    from .. import plugins  # noqa: F401
-    from .. import registry as R
+    # read from the plug-ins' source: listing names needs no torch (gannorm.registry_index)
+    from ..registry_index import help_text, names
 
-    regs = {"norms": R.NORMS, "losses": R.LOSSES, "models": R.MODELS, "datasets": R.DATASETS,
-            "optimizers": R.OPTIMIZERS, "metrics": R.METRICS, "tricks": R.TRICKS}
+    regs = {"norms": "NORMS", "losses": "LOSSES", "models": "MODELS", "datasets": "DATASETS",
+            "optimizers": "OPTIMIZERS", "metrics": "METRICS", "tricks": "TRICKS"}
     if kind and kind not in regs:
         raise GannormError(f"unknown kind {kind!r}; valid: {', '.join(regs)}")
-    for k, reg in regs.items():
+    for k, var in regs.items():
         if kind and k != kind:
             continue
         click.echo(f"{k}:")
-        for n in reg.names():
-            phase = PHASES.get(reg.attr(n, "phase"))
-            click.echo(f"  {n:22s} {reg.help(n)}" + (f" [{phase}]" if phase else ""))
+        for n in names(var):
+            click.echo(f"  {n:22s} {help_text(var, n)}")

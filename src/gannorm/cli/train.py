@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -7,13 +8,14 @@ import click
 from .. import config as config_mod
 from ..errors import GannormError
 
-from . import cli
-from . import _TrainCommand, _default_run_dir
+from . import _TrainCommand, cli
 
 @cli.command(cls=_TrainCommand)
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.argument("overrides", nargs=-1)
-@click.option("--run-dir", type=click.Path(file_okay=False), help="Where to write the run (default runs/<config>-<time>).")
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Where to write the run (default runs/<data>[-<root folder>][-<model>]-<norm>[-<loss>]-NNNN, "
+                   "named from the resolved config, e.g. runs/folder-shapes-spectral-0003).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue the run in this directory from its latest checkpoint.")
 @click.option("--allow-config-change", is_flag=True,
               help="With --resume: accept settings that differ from the checkpoint's beyond length, intervals, "
@@ -32,6 +34,7 @@ def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
     from .. import plugins  # noqa: F401  (fills the registries that validation asks)
     from ..evaluation import make_trainer
     from ..training import RunDir
+    from ..training.rundir import new_run_dir
 
     if config and "=" in config and not Path(config).exists():
         overrides, config = (config,) + tuple(overrides), None
@@ -45,7 +48,17 @@ def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
         if allow_config_change:
             raise GannormError("--allow-config-change only applies with --resume RUN_DIR")
         cfg = config_mod.load(config, list(overrides))
-        trainer = make_trainer(cfg, Path(run_dir) if run_dir else _default_run_dir(config), quiet=quiet)
+        if not config and cfg.train.iterations == config_mod.Config().train.iterations:
+            click.echo(f"gannorm: note: no CONFIG, so the defaults train {cfg.train.iterations:,} iterations (the "
+                       f"paper's length); for a short run give configs/quickstart.yaml or train.iterations=N",
+                       err=True)
+        root = Path(run_dir) if run_dir else new_run_dir(cfg)
+        try:
+            trainer = make_trainer(cfg, root, quiet=quiet)
+        except BaseException:
+            if not run_dir and not any(p.is_file() for p in root.rglob("*")):
+                shutil.rmtree(root)  # a run that never started leaves no numbered folder behind
+            raise
     if not quiet and trainer.is_main:
         click.echo(f"run directory: {trainer.run.root}  (data: {trainer.data.description}; "
                    f"{len(trainer.split.train)} train / {len(trainer.split.final_test)} held out; "
@@ -56,7 +69,7 @@ def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
     best = f"{res.best_recon:.5f} at iteration {res.best_iteration}" if res.best_recon is not None else "n/a"
     click.echo(f"done: {res.iteration} iterations in {res.run_dir}")
     click.echo(f"best running reconstruction error (MSE per pixel value, [0,1] scale, "
-               f"{cfg.data.running_holdout} held-out images, {cfg.eval.test_steps} steps): {best}")
+               f"{len(trainer.split.running_test)} held-out images, {cfg.eval.test_steps} steps): {best}")
     if res.sample_grid:
         click.echo(f"samples: {res.sample_grid}")
 

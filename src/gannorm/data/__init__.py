@@ -23,7 +23,8 @@ def load_data(cfg: DataConfig, quiet: bool = False) -> ImageData:
     if cfg.root is not None or "root" in params:
         kwargs["root"] = cfg.root
     # sources that decode files resize while decoding (cheaper than decoding full size)
-    for key, val in (("image_size", cfg.image_size), ("channels", cfg.channels), ("quiet", quiet)):
+    for key, val in (("image_size", cfg.image_size), ("channels", cfg.channels), ("quiet", quiet),
+                     ("download", cfg.download)):
         if key in params:
             kwargs[key] = val
     data = DATASETS.build(cfg.name, **kwargs)

@@ -12,7 +12,9 @@ to (3, 32, 32); ``b'labels'`` (CIFAR-10) or ``b'fine_labels'`` / ``b'coarse_labe
 ``b'fine_label_names'`` / ``b'coarse_label_names'``.
 
 ``data.root`` may be the batches folder, the folder holding it, or the downloaded
-``.tar.gz`` (read in place). The pickles are raw pixels, so no cache is needed: loading
+``.tar.gz`` (read in place). With ``data.download: true`` a missing archive is fetched by
+torchvision's downloader (the URL and MD5 of its ``CIFAR10``/``CIFAR100`` classes) into
+``data.root``, or ``$GANNORM_CACHE/downloads`` when no root is given, and read from there. The pickles are raw pixels, so no cache is needed: loading
 all 60,000 images takes about a second. They are unpickled with a restricted loader that
 accepts only numpy arrays and plain Python values, so a malicious file cannot run code.
 Options (``data.args``): ``split`` train | test | all; ``label`` fine | coarse (CIFAR-100).
@@ -29,6 +31,7 @@ import numpy as np
 
 from ..errors import GannormError
 from ..registry import DATASETS
+from .cache import cache_dir
 from .source import ImageData
 
 _SPECS = {
@@ -111,10 +114,41 @@ def _labels_key(kind: str, label: str) -> bytes:
     return f"{label}_labels".encode()
 
 
-def load_cifar(kind: str, root: str | None, split: str = "train", label: str = "fine") -> ImageData:
+def _has_data(root: Path, spec) -> bool:
+    return root.is_file() or (root / spec["meta"]).exists() or (root / spec["folder"] / spec["meta"]).exists() \
+        or (root / spec["archive"]).is_file()
+
+
+def download(kind: str, root: str | None = None) -> Path:
+    """The folder holding the official archive, fetched there first when missing.
+
+    torchvision's downloader with the URL and MD5 its dataset class publishes (so a wrong or
+    truncated file is refused); a file already there with the right MD5 is not fetched again.
+    """
+    from torchvision.datasets import CIFAR10, CIFAR100
+    from torchvision.datasets.utils import download_url
+
+    spec, source = _SPECS[kind], {"cifar10": CIFAR10, "cifar100": CIFAR100}[kind]
+    where = Path(root).expanduser() if root else cache_dir() / "downloads"
+    if _has_data(where, spec):
+        return where
+    try:
+        download_url(source.url, str(where), source.filename, source.tgz_md5)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision's MD5 mismatch a RuntimeError
+        (where / source.filename).unlink(missing_ok=True)  # never leave a bad archive to be read later
+        raise GannormError(f"could not download {spec['title']} from {source.url} ({e}); put "
+                           f"{source.filename} in {where} or set data.root to a copy") from None
+    return where
+
+
+def load_cifar(kind: str, root: str | None, split: str = "train", label: str = "fine",
+               fetch: bool = False) -> ImageData:
     spec = _SPECS[kind]
+    if fetch:
+        root = str(download(kind, root))
     if not root:
-        raise GannormError(f"the {kind} dataset needs data.root: the {spec['folder']} folder or {spec['archive']}")
+        raise GannormError(f"the {kind} dataset needs data.root (the {spec['folder']} folder or {spec['archive']}) "
+                           f"or data.download=true")
     if split not in ("train", "test", "all"):
         raise GannormError(f"data.args.split must be train, test or all, got {split!r}")
     reader = _Reader(Path(root).expanduser(), spec)
@@ -145,10 +179,11 @@ def load_cifar(kind: str, root: str | None, split: str = "train", label: str = "
 
 
 @DATASETS.register("cifar10", help="CIFAR-10, official python pickles (cifar-10-batches-py or its .tar.gz)")
-def cifar10(root: str | None = None, split: str = "train") -> ImageData:
-    return load_cifar("cifar10", root, split)
+def cifar10(root: str | None = None, split: str = "train", download: bool = False) -> ImageData:
+    return load_cifar("cifar10", root, split, fetch=download)
 
 
 @DATASETS.register("cifar100", help="CIFAR-100, official python pickles (cifar-100-python or its .tar.gz)")
-def cifar100(root: str | None = None, split: str = "train", label: str = "fine") -> ImageData:
-    return load_cifar("cifar100", root, split, label)
+def cifar100(root: str | None = None, split: str = "train", label: str = "fine",
+             download: bool = False) -> ImageData:
+    return load_cifar("cifar100", root, split, label, fetch=download)

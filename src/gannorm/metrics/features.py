@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import GannormError
+from ..utils.progress import Progress, ProgressArg
 from .extractors import FeatureExtractor
 
 QUANTIZATION = "generated images quantized to uint8 (round((x - lo) / (hi - lo) * 255)) before extraction"
@@ -25,23 +26,24 @@ def quantize(x: torch.Tensor, out_range=(-1.0, 1.0)) -> torch.Tensor:
 
 @torch.inference_mode()
 def extract_images(extractor: FeatureExtractor, images, batch_size: int = 64,
-                   device: Optional[torch.device] = None, progress: bool = False,
+                   device: Optional[torch.device] = None, progress: ProgressArg = False,
                    desc: str = "real images") -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Features and logits of uint8 images (a numpy array or memory map, or a tensor)."""
-    from tqdm import tqdm
-
+    """Features and logits of uint8 images (a numpy array or memory map, or a tensor);
+    ``progress`` as in ``gannorm.utils.progress`` (counts images)."""
     n = len(images)
     if n == 0:
         raise GannormError("no images to extract features from")
     dev = device or next(extractor.parameters()).device
     feats, logits = [], []
-    for s in tqdm(range(0, n, batch_size), desc=desc, unit="batch", disable=not progress, leave=False):
-        x = images[s:s + batch_size]
-        x = torch.from_numpy(np.ascontiguousarray(x)) if not torch.is_tensor(x) else x
-        f, l = extractor(x.to(dev))
-        feats.append(f.cpu())
-        if l is not None:
-            logits.append(l.cpu())
+    with Progress(progress, n, f"features of {desc}", unit="img") as bar:
+        for s in range(0, n, batch_size):
+            x = images[s:s + batch_size]
+            x = torch.from_numpy(np.ascontiguousarray(x)) if not torch.is_tensor(x) else x
+            f, l = extractor(x.to(dev))
+            feats.append(f.cpu())
+            if l is not None:
+                logits.append(l.cpu())
+            bar.update(len(x))
     return torch.cat(feats), (torch.cat(logits) if logits else None)
 
 
@@ -64,7 +66,7 @@ def sample_images(generator: torch.nn.Module, n: int, batch_size: int = 64, seed
 
 def extract_generated(extractor: FeatureExtractor, generator: torch.nn.Module, n: int, batch_size: int = 64,
                       seed: int = 0, device: Optional[torch.device] = None,
-                      progress: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                      progress: ProgressArg = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Features and logits of ``n`` quantized samples of G."""
     if n < 1:
         raise GannormError(f"the number of generated images must be >= 1, got {n}")

@@ -29,6 +29,7 @@ import torch
 
 from ..errors import GannormError
 from ..registry import METRICS
+from ..utils.progress import Progress, ProgressArg
 
 #: Of the estimated free memory, the share a chunk's activations may take.
 MEMORY_SHARE = 0.5
@@ -179,7 +180,8 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
                          restarts: int = 0, alpha: float = 0.9, eps: float = 1e-6,
                          clamp: Optional[float] = None, authors_batch: float = 32,
                          chunk_size: Optional[int] = None, seed: int = 0,
-                         device: Optional[torch.device] = None, labels=None) -> ReconResult:
+                         device: Optional[torch.device] = None, labels=None,
+                         progress: ProgressArg = False) -> ReconResult:
     """The paper's reconstruction error: r(x) = min_z ||G(z) - x||^2 / (C*H*W), pixels in [0,1].
 
     Each image's z starts at 0 and takes ``steps`` RMSProp steps on its own error; the
@@ -207,6 +209,8 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
         labels: (N,) classes for a conditional G (one with ``n_classes``), e.g. the images'
             own labels (``recon_labels``); default image index mod ``n_classes``, a rule of
             the image's place in the set, so chunking never changes which class it gets.
+        progress: report z-steps done (``gannorm.utils.progress``): True a bar, "auto" a
+            bar on a terminal, a callable(done, total, desc), False nothing.
 
     Returns:
         ``ReconResult`` with the mean, the per-image errors, the recovered z and the
@@ -229,6 +233,7 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
     generator.eval()
     for p in generator.parameters():
         p.requires_grad_(False)
+    bar = None
     try:
         shape = _output_shape(generator, z_dim, dev)
         if tuple(shape) != tuple(x_all.shape[1:]):
@@ -241,6 +246,8 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
         best_err = torch.full((n,), float("inf"))
         best_z = torch.zeros(n, z_dim)
         curve_sum = None
+        n_chunks = -(-n // chunk)
+        bar = Progress(progress, (restarts + 1) * n_chunks * steps, "reconstruction", unit="step")
         for r in range(restarts + 1):
             z0 = torch.zeros(n, z_dim) if r == 0 else torch.randn(n, z_dim, generator=gen)
             curve = torch.zeros(steps + 1, dtype=torch.float64, device=dev)
@@ -248,7 +255,7 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
                 x = x_all[s:s + chunk].to(dev)
                 y = None if labels is None else labels[s:s + chunk].to(dev)
                 errs, z = _optimise(generator, x, z0[s:s + chunk].to(dev), y, steps, lr, alpha, eps,
-                                    clamp, out_range, 1.0 / authors_batch, curve)
+                                    clamp, out_range, 1.0 / authors_batch, curve, bar.update)
                 errs, z = errs.cpu(), z.cpu()
                 better = errs < best_err[s:s + chunk]
                 best_err[s:s + chunk] = torch.where(better, errs, best_err[s:s + chunk])
@@ -256,6 +263,8 @@ def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: 
             if r == 0:  # the curve follows the paper's protocol (the z = 0 start)
                 curve_sum = (curve / n).cpu()
     finally:
+        if bar is not None:
+            bar.close()
         for p, f in zip(generator.parameters(), flags):
             p.requires_grad_(f)
         generator.train(was_training)
@@ -279,9 +288,10 @@ def _generate(g, z, y):
     return g(z) if y is None else g(z, y=y)
 
 
-def _optimise(g, x, z0, y, steps, lr, alpha, eps, clamp, out_range, scale, curve):
+def _optimise(g, x, z0, y, steps, lr, alpha, eps, clamp, out_range, scale, curve, tick):
     """One chunk: returns the final per-image errors and z; adds the per-step error sums to
-    ``curve`` (kept on the device, so a GPU never waits for a copy inside the loop)."""
+    ``curve`` (kept on the device, so a GPU never waits for a copy inside the loop); calls
+    ``tick()`` after each step."""
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.RMSprop([z], lr=lr, alpha=alpha, eps=eps)
     with torch.enable_grad():
@@ -294,6 +304,7 @@ def _optimise(g, x, z0, y, steps, lr, alpha, eps, clamp, out_range, scale, curve
             if clamp is not None:
                 with torch.no_grad():
                     z.clamp_(-clamp, clamp)
+            tick()
     with torch.no_grad():
         per = (_to_unit(_generate(g, z, y), out_range) - x).pow(2).flatten(1).mean(1)
     curve[steps] += per.sum()

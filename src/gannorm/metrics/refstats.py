@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..utils.io import atomic_torch_save
+from ..utils.progress import ProgressArg
 from .extractors import FeatureExtractor
 from .features import extract_images
 from .fidelity import FeatureSet, feature_statistics
@@ -65,7 +66,7 @@ def _read_cache(path: Path) -> Optional[dict]:
 
 def reference_features(extractor: FeatureExtractor, images: np.ndarray, *, dataset: str, split: str,
                        batch_size: int = 64, use_cache: bool = True, root: Optional[Path] = None,
-                       progress: bool = False) -> tuple[FeatureSet, bool, Path]:
+                       progress: ProgressArg = False) -> tuple[FeatureSet, bool, Path]:
     """(features of the real ``images``, whether they came from the cache, the cache file)."""
     key = cache_key(dataset, split, extractor, len(images), images_digest(images))
     path = cache_path(key, root)

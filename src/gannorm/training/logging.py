@@ -1,4 +1,9 @@
-"""Where training numbers go: metrics.jsonl (one line per logged step), TensorBoard, tqdm."""
+"""Where training numbers go: metrics.jsonl (one line per logged step), TensorBoard, tqdm.
+
+TensorBoard gets the scalars, the sample grids (images), the resolved config (text) and, at
+the end, the run's settings as hparams beside its final metrics, so runs compare in its
+HPARAMS tab.
+"""
 from __future__ import annotations
 
 import json
@@ -6,7 +11,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import GannormError
 from ..utils.io import atomic_write_text
@@ -16,31 +21,57 @@ class MetricsLog:
     """Append-only JSON lines; on resume, lines past the checkpoint are dropped first (by an
     atomic rewrite: a kill during it leaves the old file whole)."""
 
-    def __init__(self, path: Path, resume_iteration: int | None = None, tensorboard_dir: Path | None = None):
+    def __init__(self, path: Path, resume_iteration: int | None = None, tensorboard_dir: Path | None = None,
+                 config_text: Optional[str] = None):
         self.path = Path(path)
         if resume_iteration is not None and self.path.exists():
             keep = [line for line, rec in _read_lines(self.path) if rec.get("iteration", 0) <= resume_iteration]
             atomic_write_text(self.path, "".join(line + "\n" for line in keep))
         self._f = open(self.path, "a" if resume_iteration is not None else "w", buffering=1)
+        self.last: Dict[str, float] = {}  # the newest value of every logged key
         self.tb = None
         if tensorboard_dir is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-
+            except ImportError as e:  # a dependency, but a broken install should not stop training
+                warnings.warn(f"TensorBoard logging is off ({e}); metrics.jsonl is still written. "
+                              f"Install it with: pip install tensorboard", RuntimeWarning, stacklevel=2)
+            else:
                 self.tb = SummaryWriter(str(tensorboard_dir),
                                         purge_step=None if resume_iteration is None else resume_iteration + 1)
-            except ImportError:  # tensorboard is a dependency, but keep training without it
-                self.tb = None
+                if config_text is not None:
+                    # indented: TensorBoard renders text as markdown, and YAML needs its layout
+                    self.tb.add_text("config", "".join(f"    {l}\n" for l in config_text.splitlines()),
+                                     resume_iteration or 0)
 
     def log(self, iteration: int, values: Dict[str, float]) -> None:
         rec = {"iteration": iteration}
         for k, v in values.items():
-            v = float(v)
+            v = self.last[k] = float(v)
             rec[k] = v if math.isfinite(v) else str(v)
         self._f.write(json.dumps(rec) + "\n")
         if self.tb is not None:
             for k, v in values.items():
                 self.tb.add_scalar(k, float(v), iteration)
+
+    def image(self, tag: str, png: Path, iteration: int) -> None:
+        """A written image file (a sample grid) into TensorBoard."""
+        if self.tb is None:
+            return
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(png) as im:
+            self.tb.add_image(tag, np.asarray(im.convert("RGB")), iteration, dataformats="HWC")
+
+    def hparams(self, settings: Dict[str, Any], metrics: Dict[str, float]) -> None:
+        """The run's settings (flattened config, ``section.key``) with its final metrics."""
+        if self.tb is None:
+            return
+        flat = {f"{section}.{k}": v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
+                for section, fields in settings.items() for k, v in fields.items()}
+        final = {f"final/{k}": float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+        self.tb.add_hparams(flat, final, run_name=".")
 
     def close(self) -> None:
         self._f.close()

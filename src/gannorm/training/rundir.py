@@ -11,11 +11,13 @@
 """
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..config import Config
 from ..errors import GannormError
 from ..utils.io import remove_stale_temps
 from ..utils.lock import FileLock, lock_dir
@@ -76,3 +78,47 @@ class RunDir:
         if not r.config.exists():
             raise GannormError(f"{path} is not a gannorm run directory (no config.yaml)")
         return r
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+]+", "_", text).strip("_.") or "x"
+
+
+def run_name(cfg: Config) -> str:
+    """What a run is, from its resolved config (not the config file's name, which overrides
+    may contradict): ``<data>[-<root folder>][-<model>]-<norm>[-<loss>]``.
+
+    ``<norm>`` is the normalization when G and D share it, else ``<G norm>-<D norm>``; the
+    model and the loss appear only when they differ from the defaults (dcgan, nonsaturating).
+    E.g. ``folder-shapes-spectral``, ``cifar10-sngan_cnn-none-spectral-hinge``.
+    """
+    default = Config()
+    parts = [cfg.data.name]
+    if cfg.data.root:
+        root = Path(cfg.data.root)
+        parts.append(root.name.split(".")[0] or root.resolve().name)
+    if cfg.model.name != default.model.name:
+        parts.append(cfg.model.name)
+    m = cfg.model
+    parts += [m.g_norm] if m.g_norm == m.d_norm else [m.g_norm, m.d_norm]
+    if cfg.train.loss != default.train.loss:
+        parts.append(cfg.train.loss)
+    return "-".join(_slug(p) for p in parts)
+
+
+def new_run_dir(cfg: Config, parent: Path = Path("runs")) -> Path:
+    """``parent/<run_name>-NNNN`` with the next free number, created here (``mkdir`` fails if
+    another process took the number first, which then moves on to the next)."""
+    name = run_name(cfg)
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    pattern = re.compile(re.escape(name) + r"-(\d{4,})")
+    taken = [int(m.group(1)) for p in parent.iterdir() if (m := pattern.fullmatch(p.name))]
+    n = max(taken, default=0) + 1
+    while True:
+        path = parent / f"{name}-{n:04d}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1

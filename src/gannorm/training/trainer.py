@@ -21,6 +21,7 @@ from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
 from ..nn.prepare import prepare_norms
 from ..tricks import setup_models
+from ..utils.progress import postfix_reporter
 from . import distributed, fastpath
 from .amp import MixedPrecision
 from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint, nonfinite_tensors, restore_rng,
@@ -167,6 +168,7 @@ class Trainer:
         self.fixed_z = torch.randn(cfg.train.n_samples, self.G.z_dim,
                                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
         self.iteration = 0
+        self._bar = None  # the training bar while train() runs
         self.best = {"recon": math.inf, "iteration": -1}
         if state is not None:
             self._load(state, path)
@@ -176,7 +178,8 @@ class Trainer:
                 config_mod.save(cfg, self.run.config)
                 record_changes(self.run.config_changes, changes or [])
             with self._writing(self.run.metrics):
-                self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb)
+                self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb,
+                                      config_text=self.run.config.read_text())
 
     def close(self) -> None:
         """Release the run directory (also when the process ends, however it ends)."""
@@ -371,7 +374,9 @@ class Trainer:
         idx = self.split.running_test
         imgs = torch.from_numpy(np.ascontiguousarray(self.data.images[idx]))
         res = reconstruction_error(self.G, imgs, steps=self.cfg.eval.test_steps, lr=self.cfg.eval.test_lr,
-                                   device=self.device, labels=recon_labels(self.G, self.data.labels, idx))
+                                   device=self.device, labels=recon_labels(self.G, self.data.labels, idx),
+                                   # the training bar's postfix counts the test's z-steps, so it never sits frozen
+                                   progress=postfix_reporter(self._bar, "running test, z-step"))
         return res.mean
 
     # ------------------------------------------------------------------ the loop
@@ -391,8 +396,9 @@ class Trainer:
         main = self.is_main
         if main and self.iteration == 0 and cfg.sample_every:
             last_grid = self.sample_grid(self.run.samples / "iter_0000000.png")
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main, unit="it",
-                   dynamic_ncols=True, desc="train")
+            self.log.image("samples", last_grid, 0)
+        bar = self._bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main,
+                               unit="it", dynamic_ncols=True, desc="train")
         t0 = time.perf_counter()
         start_it = self.iteration
         stop = min(until, cfg.iterations) if until is not None else cfg.iterations
@@ -434,9 +440,13 @@ class Trainer:
                                     refresh=False)
                 if cfg.sample_every and (it % cfg.sample_every == 0 or last):
                     last_grid = self.sample_grid(self.run.samples / f"iter_{it:07d}.png")
+                    self.log.image("samples", last_grid, it)
                 if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last or pause:
                     self.save(self.run.latest)
                 bar.update(1)
+            if main and self.iteration >= cfg.iterations:  # the settings beside the final figures (TensorBoard HPARAMS)
+                best = {"recon_best": self.best["recon"], "recon_best_iteration": self.best["iteration"]}
+                self.log.hparams(self.cfg.to_dict(), {**self.log.last, **(best if self.best["iteration"] >= 0 else {})})
         except BaseException:
             self.close()  # a caller that catches the error may resume in this same process
             raise
