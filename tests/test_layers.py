@@ -21,6 +21,7 @@ LAYERS = {
     "utils": 1,                       # atomic file writes, directory locks, progress bars
     "registry": 1, "hooks": 1,        # name -> builder tables; the step-hook protocol of losses and tricks
     "config": 2,                      # typed settings; validation asks the registries
+    "registry_index": 2,              # the registered names read from the plug-ins' source (no torch)
     "nn": 3, "models": 3, "losses": 3, "tricks": 3, "data": 3, "metrics": 3,  # plug-ins, pure metrics
     "training": 4,                    # the trainer, checkpoints, optimizers
     "plugins": 5,                     # imports every plug-in package: fills the registries

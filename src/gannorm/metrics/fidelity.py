@@ -20,7 +20,7 @@ reduced with a warning instead of torch-fidelity's hard failure; too few samples
 non-singular covariance warns with the count needed) and one calling convention, so the
 metrics register in ``METRICS`` like any other plug-in. Each registered metric is
 ``fn(real: FeatureSet | None, gen: FeatureSet, **options) -> dict`` of plain floats, and its
-registration carries what the rest of the package asks about it (``feature_metric``):
+registration carries what the rest of the package asks about it (``feature_attrs``):
 
     flag     the ``gannorm eval`` option that switches it on, e.g. ``--kid``
     key      the result key holding the figure (the record's ``value``)
@@ -43,15 +43,21 @@ from ..errors import GannormError
 from ..registry import METRICS
 
 
-def feature_metric(name: str, *, help: str, key: Optional[str] = None, fmt: Callable[[dict], str],
-                   logged: Optional[Sequence[str]] = None, needs_real: bool = True,
-                   options: Optional[Dict[str, str]] = None,
-                   check: Optional[Callable[[Optional[int], int, dict], None]] = None):
-    """Register a sample-quality metric on features in ``METRICS`` with its attributes."""
+def feature_attrs(name: str, *, key: Optional[str] = None, fmt: Callable[[dict], str],
+                  logged: Optional[Sequence[str]] = None, needs_real: bool = True,
+                  options: Optional[Dict[str, str]] = None,
+                  check: Optional[Callable[[Optional[int], int, dict], None]] = None) -> Dict:
+    """The ``METRICS`` attributes of a sample-quality metric on features (see the module doc):
+    ``@METRICS.register("fid", help=..., **feature_attrs("fid", fmt=...))``."""
     key = key or name
-    return METRICS.register(name, help=help, kind="features", flag=f"--{name}", key=key, fmt=fmt,
-                            logged=tuple(logged or (key,)), needs_real=needs_real, options=dict(options or {}),
-                            check=check)
+    return dict(kind="features", flag=f"--{name}", key=key, fmt=fmt, logged=tuple(logged or (key,)),
+                needs_real=needs_real, options=dict(options or {}), check=check)
+
+
+def feature_metric(name: str, *, help: str, **attrs):
+    """Register a sample-quality metric on features in ``METRICS`` (a plug-in's shorthand for
+    ``METRICS.register(name, help=help, **feature_attrs(name, **attrs))``)."""
+    return METRICS.register(name, help=help, **feature_attrs(name, **attrs))
 
 
 def feature_metrics() -> List[str]:
@@ -144,8 +150,8 @@ def fid_from_stats(mu1, sigma1, mu2, sigma2) -> float:
     return float(out["frechet_inception_distance"])
 
 
-@feature_metric("fid", help="Frechet distance of feature Gaussians (Heusel et al. 2017); lower is better",
-                fmt=lambda r: f"FID {r['value']:.4g}", check=_at_least(2, "FID"))
+@METRICS.register("fid", help="Frechet distance of feature Gaussians (Heusel et al. 2017); lower is better",
+                  **feature_attrs("fid", fmt=lambda r: f"FID {r['value']:.4g}", check=_at_least(2, "FID")))
 def fid(real: FeatureSet, gen: FeatureSet) -> Dict[str, float]:
     """FID between two feature sets; warns when either has fewer than d + 1 samples."""
     mu_r, s_r = real.stats()
@@ -200,11 +206,11 @@ def _kid_check(n_real, n_gen, settings):
                            f"{settings.get('kid_subset_size')} and {settings.get('kid_subsets')} subsets")
 
 
-@feature_metric("kid", help="Kernel distance, unbiased MMD^2 with a cubic kernel (Binkowski et al. 2018)",
-                fmt=lambda r: f"KID {r['value']:.4g} +- {r['kid_std']:.2g} ({r['kid_subsets']} subsets of "
-                              f"{r['kid_subset_size']})",
-                options={"subsets": "kid_subsets", "subset_size": "kid_subset_size", "seed": "seed"},
-                check=_kid_check)
+@METRICS.register("kid", help="Kernel distance, unbiased MMD^2 with a cubic kernel (Binkowski et al. 2018)",
+                  **feature_attrs("kid", fmt=lambda r: f"KID {r['value']:.4g} +- {r['kid_std']:.2g} "
+                                                       f"({r['kid_subsets']} subsets of {r['kid_subset_size']})",
+                                  options={"subsets": "kid_subsets", "subset_size": "kid_subset_size", "seed": "seed"},
+                                  check=_kid_check))
 def kid(real: FeatureSet, gen: FeatureSet, subsets: int = 100, subset_size: int = 1000,
         seed: int = 0) -> Dict[str, float]:
     if real.features is None or gen.features is None:
@@ -237,9 +243,10 @@ def inception_score_from_logits(logits: torch.Tensor, splits: int = IS_SPLITS, s
             "is_splits": splits}
 
 
-@feature_metric("is", help="Inception score from the extractor's class logits (Salimans et al. 2016); higher is better",
-                fmt=lambda r: f"IS {r['value']:.4g} +- {r['is_std']:.2g} ({r['is_splits']} splits)",
-                needs_real=False, check=_at_least(IS_SPLITS, f"IS in {IS_SPLITS} splits", real_too=False))
+@METRICS.register("is", help="Inception score from the extractor's class logits (Salimans et al. 2016); higher is better",
+                  **feature_attrs("is", fmt=lambda r: f"IS {r['value']:.4g} +- {r['is_std']:.2g} ({r['is_splits']} splits)",
+                                  needs_real=False,
+                                  check=_at_least(IS_SPLITS, f"IS in {IS_SPLITS} splits", real_too=False)))
 def inception_score(real: Optional[FeatureSet], gen: FeatureSet, splits: int = IS_SPLITS, shuffle: bool = True,
                     seed: int = 2020) -> Dict[str, float]:
     if gen.logits is None:
@@ -265,10 +272,10 @@ def precision_recall_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
     return {"precision": float(out["precision"]), "recall": float(out["recall"]), "pr_k": k}
 
 
-@feature_metric("pr", help="Improved precision and recall, k-NN balls with k=3 (Kynkaanniemi et al. 2019)",
-                key="precision", logged=("precision", "recall"),
-                fmt=lambda r: f"precision {r['value']:.3f}, recall {r['recall']:.3f} (k={r['pr_k']})",
-                check=_at_least(PR_K + 1, f"precision/recall with k={PR_K}"))
+@METRICS.register("pr", help="Improved precision and recall, k-NN balls with k=3 (Kynkaanniemi et al. 2019)",
+                  **feature_attrs("pr", key="precision", logged=("precision", "recall"),
+                                  fmt=lambda r: f"precision {r['value']:.3f}, recall {r['recall']:.3f} (k={r['pr_k']})",
+                                  check=_at_least(PR_K + 1, f"precision/recall with k={PR_K}")))
 def precision_recall(real: FeatureSet, gen: FeatureSet, k: int = PR_K) -> Dict[str, float]:
     if real.features is None or gen.features is None:
         raise GannormError("precision/recall needs the features themselves, not only their statistics")
