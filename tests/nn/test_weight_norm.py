@@ -70,3 +70,21 @@ def test_output_is_invariant_to_weight_scale():
     y = layer(x)
     layer.weight.data.mul_(torch.tensor([[3.0], [0.1], [7.0], [1.0]]))
     torch.testing.assert_close(layer(x), y, atol=1e-5, rtol=1e-4)
+
+
+def test_affine_init_as_documented():
+    """gamma = init_scale; beta 0 for convolutions, uniform in +-init_factor/sqrt(in) for linear."""
+    lin = WNLinear(16, 200, affine=True, init_factor=0.5, init_scale=2.0)
+    assert torch.all(lin.scale == 2.0)
+    assert lin.bias.abs().max() <= 0.5 / 4 and lin.bias.abs().max() > 0.1
+    assert torch.all(WNConvTranspose2d(2, 3, 4, 2, 1, affine=True).bias == 0)
+
+
+@pytest.mark.parametrize("affine_hidden", [False, True])
+def test_affine_hidden_makes_hidden_layers_affine(affine_hidden):
+    from gannorm.nn.norms import WeightNorm
+
+    n = WeightNorm(affine_hidden=affine_hidden)
+    hidden = [n.linear(4, 3), n.conv(2, 3, 3), n.conv_transpose(2, 3, 4, 2, 1)]
+    last = [n.linear(4, 3, last=True), n.conv(2, 3, 3, last=True), n.conv_transpose(2, 3, 4, 2, 1, last=True)]
+    assert [m.affine for m in hidden] == [affine_hidden] * 3 and all(m.affine for m in last)

@@ -15,8 +15,9 @@ TPReLU is written as two small autograd functions instead of the composed ops
 ``F.prelu(x - b, s.clamp(0, 1)) + b``: the output is made in place, the shift's gradient is
 a reduction of the incoming gradient (no negated copy), and the parameter gradients are
 reduced in the parameters' dtype (float32 under autocast) without a converted copy. The
-backward is torch's fused PReLU backward kernel, itself differentiable, so second derivatives
-(gradient penalties, GraN) are exact. The clamp is torch's own, outside the functions, so
+backward is torch's fused PReLU backward kernel, wrapped in a function of its own whose
+derivatives use the forward's mask, so second derivatives (gradient penalties, GraN) are
+exact, also at x == b. The clamp is torch's own, outside the functions, so
 the slope's gradient at s = 0 or 1 is the clamp's.
 """
 from __future__ import annotations
