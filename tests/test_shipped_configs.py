@@ -15,6 +15,7 @@ import torch
 import yaml
 from PIL import Image
 
+import gannorm.plugins  # noqa: F401  (fills the registries that validation asks)
 from gannorm import config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
