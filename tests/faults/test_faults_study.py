@@ -33,7 +33,8 @@ def test_killed_study_takes_its_cell_down_and_a_second_driver_is_refused(tmp_pat
     run = out / "runs" / load_study(sf).cells[0].id
     driver = spawn("study", sf, "--out", out, "--no-report", log=tmp_path / "driver.log")
     try:
-        wait_for(lambda: (run / "checkpoints" / "latest.pt").exists(), driver, timeout=400, what="the cell's first checkpoint")
+        wait_for(lambda: (run / "checkpoints" / "latest.pt").exists(), driver, timeout=400,
+                 what="the cell's first checkpoint")
         cells = cell_pids(run)
         assert len(cells) == 1
         code, _, err = gannorm("study", sf, "--out", out, "--no-report", timeout=400)
