@@ -33,13 +33,14 @@ def test_killed_study_takes_its_cell_down_and_a_second_driver_is_refused(tmp_pat
     run = out / "runs" / load_study(sf).cells[0].id
     driver = spawn("study", sf, "--out", out, "--no-report", log=tmp_path / "driver.log")
     try:
-        wait_for(lambda: (run / "checkpoints" / "latest.pt").exists(), driver, timeout=400, what="the cell's first checkpoint")
+        wait_for(lambda: (run / "checkpoints" / "latest.pt").exists(), driver, timeout=400,
+                 what="the cell's first checkpoint")
         cells = cell_pids(run)
         assert len(cells) == 1
-        code, _, err = gannorm("study", sf, "--out", out, "--no-report", timeout=90)
+        code, _, err = gannorm("study", sf, "--out", out, "--no-report", timeout=400)
         assert_one_line_error(code, err, str(out), f"PID {driver.pid}")
         kill9(driver)
-        wait_for(lambda: not alive(cells[0]), timeout=15, what="the cell to die with its study")
+        wait_for(lambda: not alive(cells[0]), timeout=60, what="the cell to die with its study")
     finally:
         kill9(driver)
         for pid in cell_pids(run):  # without the fix the cell lives on: do not leave it running
