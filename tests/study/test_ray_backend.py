@@ -48,7 +48,7 @@ def ray_local():
     """One 2-CPU Ray instance for the module (starting Ray costs tens of seconds on 2 cores)."""
     os.environ["PYTHONPATH"] = os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])  # workers import this tree
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")  # a busy 2-core machine registers slowly
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never join another
     yield ray
     ray.shutdown()
 

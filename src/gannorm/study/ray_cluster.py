@@ -64,8 +64,8 @@ def connected(address: Optional[str]) -> Iterator:
     try:
         if address:
             ray.init(address=address, **({} if address.startswith("ray://") else kwargs))
-        else:
-            ray.init(**kwargs)
+        else:  # "local": a new instance even where `ray start` left one (ray.init() would join it)
+            ray.init(address="local", **kwargs)
     except (ConnectionError, RuntimeError, TimeoutError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GannormError(f"could not connect to Ray at {address or 'a new local instance'}: {msg}") from None
