@@ -2,7 +2,6 @@
 interrupted ones, and recording failures without stopping the others."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,8 +10,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .. import config as config_mod
-from ..training.logging import read_metrics
 from .grid import Cell, Study
+from .ingest import ingest
+from .provenance import record_study
 from .store import Store
 
 
@@ -21,21 +21,9 @@ def study_paths(out_dir: Path):
             "logs": out_dir / "logs"}
 
 
-def _ingest(store: Store, cell: Cell, run_dir: Path, status: str, error: Optional[str]) -> Dict:
-    res = {}
-    if (run_dir / "result.json").exists() and status == "done":
-        res = json.loads((run_dir / "result.json").read_text())
-    metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
-    row = {"cell_id": cell.id, "labels": cell.labels, "status": status, "error": error,
-           "run_dir": str(run_dir), **{k: res.get(k) for k in (
-               "iterations", "final_recon", "final_steps", "final_images", "best_running",
-               "best_iteration", "diversity", "d_wins", "worse_count", "seconds")}}
-    if status != "done" and metrics:
-        row["iterations"] = metrics[-1]["iteration"]
-    if isinstance(row.get("d_wins"), bool):
-        row["d_wins"] = int(row["d_wins"])
-    store.put_run(row, metrics)
-    return row
+def final_keys(study: Study, cell: Cell) -> List[str]:
+    """The stored results a finished cell must have for this study's final test."""
+    return study.final_test.recon_keys(cell.config) + study.final_test.quality_keys()
 
 
 def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bool = False,
@@ -45,10 +33,10 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
     for d in ("runs", "configs", "logs"):
         p[d].mkdir(parents=True, exist_ok=True)
     store = Store(p["db"])
+    record_study(store, study)
     todo = []
     for cell in study.cells:
-        st = store.status(cell.id)
-        if st == "done" or (st == "failed" and not retry_failed):
+        if not store.needs_work(cell.id, final_keys(study, cell), retry_failed):
             continue
         cfg_path = p["configs"] / f"{cell.id}.yaml"
         config_mod.save(cell.config, cfg_path)
@@ -60,11 +48,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
     def work(cell: Cell):
         run_dir = p["runs"] / cell.id
         cmd = [sys.executable, "-m", "gannorm.study.cell", str(p["configs"] / f"{cell.id}.yaml"), str(run_dir),
-               "--diversity-samples", str(study.diversity_samples)]
-        if study.final_steps:
-            cmd += ["--final-steps", str(study.final_steps)]
-        if study.final_images:
-            cmd += ["--final-images", str(study.final_images)]
+               "--diversity-samples", str(study.diversity_samples), *study.final_test.cli_args()]
         log = p["logs"] / f"{cell.id}.log"
         with open(log, "w") as f:
             proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
@@ -80,7 +64,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
         futs = [pool.submit(work, c) for c in todo]
         for fut in as_completed(futs):
             cell, run_dir, status, err = fut.result()
-            row = _ingest(store, cell, run_dir, status, err)  # only this thread writes the store
+            row = ingest(store, cell.id, cell.labels, run_dir, status, err)  # only this thread writes the store
             rows.append(row)
             if on_done:
                 on_done(row)

@@ -14,7 +14,7 @@ import torch
 from .. import config as config_mod
 from ..config import Config
 from ..data import BatchLoader, holdout_split, load_data
-from ..errors import GannormError
+from ..errors import DivergedError, GannormError
 from ..hooks import StepContext, call_g
 from ..metrics.reconstruction import reconstruction_error
 from ..models import build_models
@@ -248,8 +248,8 @@ class Trainer:
             it, which = min(zip(first, ("d_loss", "g_loss")))
             kept = f"the last good checkpoint ({self.run.latest}) is intact" if self.run.latest.exists() \
                 else "no checkpoint was written yet"
-            raise GannormError(f"{which} stopped being finite at iteration {it} (now {float(out[which])}); "
-                               f"{kept}. Try a lower learning rate or another normalization")
+            raise DivergedError(f"{which} stopped being finite at iteration {it} (now {float(out[which])}); "
+                                f"{kept}. Try a lower learning rate or another normalization")
         return out
 
     def _context(self, phase: str, real, fake, y) -> StepContext:
