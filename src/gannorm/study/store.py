@@ -183,7 +183,8 @@ def _migrate_v1(store: Store) -> None:
     with its z-step ladder taken from the run's result.json when it is there. Version 1 kept
     no divergence status: a failed run whose recorded error is the trainer's non-finite-loss
     message becomes ``diverged`` (the only place that message is read). Training seconds
-    come from the logged rate (``stability.train_seconds``). The old table is dropped last,
+    come from the logged rate (``stability.train_seconds``). The D-wins flag of version 1 judged
+    every loss as BCE: it is dropped (shown as not available until the cell runs again). The old table is dropped last,
     so an interrupted migration starts again from it."""
     db = store.db
     if not store._columns("runs_v1"):
@@ -201,7 +202,7 @@ def _migrate_v1(store: Store) -> None:
         rate = [{"iteration": i, "it_per_s": v} for i, v in store.series(r["cell_id"], "it_per_s")]
         seconds = train_seconds(rate)
         row = {**{k: r.get(k) for k in RUN_FIELDS if k in r}, "status": status, "labels": json.loads(r["labels"]),
-               "cell_seconds": r.get("seconds"), "train_seconds": seconds,
+               "cell_seconds": r.get("seconds"), "train_seconds": seconds, "d_wins": None,
                "it_per_s": r.get("iterations") / seconds if seconds and r.get("iterations") else None}
         finals = {}
         if r.get("final_recon") is not None:
