@@ -28,3 +28,13 @@ def test_a_run_without_the_checkpoint_asked_for_is_scored_on_what_it_has():
     assert resolve_checkpoint("latest", True, False).used == "best"
     assert resolve_checkpoint("latest", True, True).note == ""
     assert resolve_checkpoint("best", False, False).used is None
+
+
+def test_a_final_result_of_an_earlier_gannorm_gets_its_ladder_from_the_curve():
+    from gannorm.study.final_test import legacy_final
+
+    curve = [1.0 / (1 + i) for i in range(201)]  # error after 0..200 steps
+    key, e = legacy_final(curve[200], 200, 500, curve, have_best=False)
+    assert key == "recon|best|steps=200|images=500"
+    assert e["ladder"] == {"25": curve[25], "50": curve[50], "100": curve[100], "200": curve[200]}
+    assert e["checkpoint_used"] == "latest" and "no best checkpoint" in e["note"]

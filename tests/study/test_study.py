@@ -248,7 +248,7 @@ def test_study_of_an_earlier_gannorm_is_migrated_and_rescored(trained, tmp_path)
     assert runs["data=missing,seed=1"]["status"] == "diverged" and runs["data=missing,seed=0"]["status"] == "failed"
     assert runs["data=ok,seed=0"]["train_seconds"] > 0  # cost from the logged rate
     f = store.finals()["data=ok,seed=0"]["recon|best|steps=3|images=8"]
-    assert f["checkpoint_used"] == "best" and set(f["ladder"]) == {1, 2, 3}
+    assert f["checkpoint_used"] == "best" and set(f["ladder"]) == {3}  # the default ladder up to its 3 steps
     store.close()
     page = build_report(out).read_text()
     assert "not recorded: this study was run by an earlier gannorm" in page
@@ -261,3 +261,38 @@ def test_study_of_an_earlier_gannorm_is_migrated_and_rescored(trained, tmp_path)
     assert res["version"] == 2 and res["d_wins"] is False  # recomputed with the hinge loss's own criterion
     assert {"recon|best|steps=3|images=8", "recon|latest|steps=3|images=8"} <= set(res["finals"])
     assert "Best-running checkpoint vs last checkpoint" in build_report(out).read_text()
+
+
+def test_a_cell_that_diverges_records_the_status_and_the_store_keeps_it(tmp_path, monkeypatch):
+    """The trainer's non-finite-loss error becomes the recorded status ``diverged``: the store
+    reads the status, whatever the error text says."""
+    from gannorm import config as config_mod
+    from gannorm.errors import DivergedError
+    from gannorm.study import cell
+    from gannorm.study.ingest import ingest
+
+    class Diverging:
+        def __init__(self, cfg, run_dir, **kw):
+            self.iteration = 0
+
+        def train(self):
+            raise DivergedError("the loss went wrong at iteration 3")
+
+    monkeypatch.setattr(cell, "Trainer", Diverging)
+    cfg_path = tmp_path / "c.yaml"
+    config_mod.save(config_mod.from_dict(TINY), cfg_path)
+    run = tmp_path / "run"
+    with pytest.raises(DivergedError):
+        cell.run_cell(str(cfg_path), str(run))
+    res = json.loads((run / "result.json").read_text())
+    assert res["status"] == "diverged" and res["train_seconds"] >= 0
+    store = Store(tmp_path / "study.db")
+    row = ingest(store, "x", {"seed": "0"}, run, "failed", "gannorm: error: the loss went wrong (log: x.log)")
+    assert row["status"] == "diverged" and store.status("x") == "diverged"
+    assert not store.needs_work("x", ["k"]) and store.needs_work("x", ["k"], retry_failed=True)
+    # a later attempt that fails otherwise is not taken for divergence: the cell marks its attempt first
+    monkeypatch.setattr(cell.config_mod, "load", lambda p: (_ for _ in ()).throw(GannormError("bad config")))
+    with pytest.raises(GannormError):
+        cell.run_cell(str(cfg_path), str(run))
+    assert ingest(store, "x", {"seed": "0"}, run, "failed", "bad config")["status"] == "failed"
+    store.close()

@@ -107,30 +107,37 @@ def budgets(study: A.StudyResults, tables: Dict[str, "A.Budgets"], ylabel: str, 
     return path
 
 
-def pairs(rows: List[tuple], path: Path) -> Optional[Path]:
-    """Held-out images over their reconstructions, one block per method, rows labelled
-    "real" and "reconstruction". ``rows``: (title, real uint8 (N,C,H,W), recon uint8)."""
+def pairs(rows: List[tuple], path: Path, pad: int = 2) -> Optional[Path]:
+    """Held-out images over their reconstructions, one block of two rows per method, the rows
+    labelled "real" and "reconstruction". ``rows``: (title, real uint8 (N,C,H,W), recon uint8)."""
     if not rows:
         return None
     plt = _plt()
+    c, h, w = rows[0][1].shape[1:]
     n = max(len(r[1]) for r in rows)
-    fig, axes = plt.subplots(2 * len(rows), n, figsize=(1.2 * n + 0.8, 2.7 * len(rows)), squeeze=False)
-    for k, (title, real, rec) in enumerate(rows):
-        for j in range(n):
-            for i, imgs in enumerate((real, rec)):
-                ax = axes[2 * k + i][j]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for s in ax.spines.values():
-                    s.set_visible(False)
-                if j < len(imgs):
-                    im = imgs[j].transpose(1, 2, 0)
-                    ax.imshow(im[..., 0] if im.shape[2] == 1 else im, cmap="gray", vmin=0, vmax=255,
-                              interpolation="nearest")
-                if j == 0:
-                    ax.set_ylabel("real" if i == 0 else "reconstruction", fontsize=9)
-        axes[2 * k][0].set_title(title, loc="left", fontsize=10, pad=4)
-    fig.tight_layout(h_pad=0.3, w_pad=0.1)
+    tile = lambda imgs: np.concatenate(  # noqa: E731  one row of images with a white gap between
+        [np.pad(imgs[j].transpose(1, 2, 0) if j < len(imgs) else np.full((h, w, c), 255, np.uint8),
+                ((pad, pad), (pad, pad), (0, 0)), constant_values=255) for j in range(n)], axis=1)
+    blocks, ticks, labels = [], [], []
+    y = 0
+    for title, real, rec in rows:
+        for name, imgs in (("real", real), ("reconstruction", rec)):
+            blocks.append(tile(imgs))
+            ticks.append(y + (h + 2 * pad) / 2)
+            labels.append(f"{title}\n{name}" if name == "real" else name)
+            y += h + 2 * pad
+        blocks.append(np.full((3 * pad, blocks[-1].shape[1], c), 255, np.uint8))  # space between methods
+        y += 3 * pad
+    mosaic = np.concatenate(blocks, axis=0)
+    scale = 4  # pixels per image pixel at 100 dpi
+    fig, ax = plt.subplots(figsize=(mosaic.shape[1] * scale / 100 + 3.5, mosaic.shape[0] * scale / 100 + 0.2))
+    ax.imshow(mosaic[..., 0] if c == 1 else mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks(ticks, labels, fontsize=9)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
+    ax.tick_params(left=False)
+    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

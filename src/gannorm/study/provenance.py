@@ -50,20 +50,27 @@ def machine() -> Dict:
             "platform": platform.platform()}
 
 
-def datasets(study: Study) -> List[Dict]:
-    """Each distinct dataset of the study's cells: name, root and image count."""
+def datasets(study: Study, known: List[Dict] = ()) -> List[Dict]:
+    """Each distinct dataset of the study's cells: name, root and image count (loaded once:
+    those in ``known``, recorded by an earlier invocation, are not loaded again)."""
+    have = {d.get("key"): d for d in known or [] if d.get("images")}
     seen, out = set(), []
     for cell in study.cells:
         d = cell.config.data
-        key = (d.name, d.root, d.image_size, d.channels)
+        key = f"{d.name}|{d.root}|{d.image_size}|{d.channels}"
         if key in seen:
             continue
         seen.add(key)
+        if key in have:
+            out.append(have[key])
+            continue
         try:
             data = load_data(d, quiet=True)
-            out.append({"name": d.name, "root": d.root, "images": len(data), "description": data.description})
+            out.append({"key": key, "name": d.name, "root": d.root, "images": len(data),
+                        "description": data.description})
         except GannormError as e:
-            out.append({"name": d.name, "root": d.root, "images": None, "description": f"not loadable: {e}"})
+            out.append({"key": key, "name": d.name, "root": d.root, "images": None,
+                        "description": f"not loadable: {e}"})
     return out
 
 
@@ -74,5 +81,8 @@ def record_study(store, study: Study) -> None:
                              "axes": {a.name: {label: ov for label, ov in a.values} for a in study.axes},
                              "final_test": study.final_test.to_dict(), "diversity_samples": study.diversity_samples,
                              "seed_axis": study.seed_axis})
-    store.set_meta("datasets", datasets(study))
-    store.set_meta("provenance", machine())
+    store.set_meta("datasets", datasets(study, store.meta("datasets", [])))
+    now = machine()
+    store.set_meta("provenance", now)
+    # each invocation may train or only re-score on another machine: keep them all
+    store.set_meta("history", (store.meta("history", []) + [now])[-50:])

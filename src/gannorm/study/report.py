@@ -166,6 +166,10 @@ class Page:
                                                              else "")),
                      ("date", prov.get("date")), ("machine", f"CPU {prov.get('cpu')}; GPU {prov.get('gpu')}"),
                      ("torch", f"{prov.get('torch')} (Python {prov.get('python')})")]
+            hist = st.meta.get("history") or []
+            if len(hist) > 1:
+                rows.append(("earlier invocations", "; ".join(
+                    f"{x.get('date')}: gannorm {x.get('gannorm')}, {x.get('cpu')}, GPU {x.get('gpu')}" for x in hist[:-1])))
         else:
             rows.append(("provenance", "not recorded: this study was run by an earlier gannorm; run "
                                        "'gannorm study FILE' again (finished cells are kept) to record it"))
@@ -396,8 +400,8 @@ class Page:
                     p = Path(r["run_dir"] or "") / "final" / f"pairs-{(f or {}).get('checkpoint_used') or c}.npz"
                     if p.exists():
                         z = np.load(p)
-                        rows.append((f"{m} (seed {st.seed(r)}, {f['checkpoint_used']} checkpoint, final error "
-                                     f"{_num(f['value'])})", z["real"], z["recon"]))
+                        rows.append((f"{m}, seed {st.seed(r)}\n{f['checkpoint_used']} checkpoint, error "
+                                     f"{_num(f['value'])}", z["real"], z["recon"]))
                         break
             fig = figures.pairs(rows, self.out / f"pairs-{_slug(panel)}.png")
             if fig:
