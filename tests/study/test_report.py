@@ -103,3 +103,14 @@ def test_failure_text_mentioning_nan_is_not_divergence(tmp_path):
     row = A.method_row(res, "batch", res.groups[""]["batch"])
     assert (row.diverged, row.failed) == (0, 1)
     st.close()
+
+
+def test_selection_section_shows_the_rungs_a_pruning_runner_wrote(tmp_path):
+    st = _store(tmp_path, {"batch": {0: 0.02, 1: 0.03}, "weight": {0: 0.025, 1: 0.035}})
+    st.put_rung("norm=batch,seed=0", 0, 50, 0.05, True)
+    st.put_rung("norm=weight,seed=1", 0, 50, 0.09, False)
+    assert [r["kept"] for r in st.rungs()] == [1, 0]
+    st.close()
+    page = build_report(tmp_path).read_text()
+    sel = page[page.index("Selection (successive halving)"):]
+    assert "norm=weight,seed=1" in sel and "stopped" in sel

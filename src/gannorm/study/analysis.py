@@ -207,8 +207,7 @@ class MethodRow:
 def method_row(study: StudyResults, method: str, runs: List[Dict]) -> MethodRow:
     flags = [r["d_wins"] for r in runs if r["status"] == "done"]
     worse = [r["worse_count"] for r in runs if r["worse_count"] is not None]
-    fin = [f["seconds"] for r in runs for f in study.finals.get(r["cell_id"], {}).values()
-           if f["kind"] == "recon" and f["seconds"]]
+    fin = [f["seconds"] for r in runs for c in study.checkpoints() if (f := study.final(r, c)) and f["seconds"]]
     return MethodRow(
         method, runs, sum(r["status"] == "done" for r in runs), sum(r["status"] == "diverged" for r in runs),
         sum(r["status"] == "failed" for r in runs),

@@ -53,7 +53,7 @@ def curves(study: A.StudyResults, key: str, ylabel: str, path: Path, log: bool =
             if smooth > 1 and len(mean) > smooth:
                 k = np.ones(smooth) / smooth
                 mean, std = np.convolve(mean, k, "valid"), np.convolve(std, k, "valid")
-                its, n = its[smooth - 1:], np.minimum.accumulate(n[::-1])[::-1][smooth - 1:]
+                its, n = its[smooth - 1:], n[smooth - 1:]  # n only falls: a window's n is its last
             full = n == n.max()
             label = f"{method} (n={n.max()}" + (f", {n.min()} after iteration {its[~full][0]}" if (~full).any() else "") + ")"
             line, = ax.plot(np.where(full, its, np.nan), np.where(full, mean, np.nan), label=label)

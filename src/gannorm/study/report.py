@@ -235,7 +235,7 @@ class Page:
                              for m in quality)
                 h.append("<table><tr><th class='l'>method</th><th>runs done / total</th><th>mean ± std</th>"
                          f"<th>95% CI</th>{qh}<th>running test: lowest</th><th>train time / run</th>"
-                         "<th>it/s</th><th>final test time / run</th><th>scored checkpoint</th></tr>")
+                         "<th>it/s</th><th>final test time / run</th><th class='l'>scored checkpoint</th></tr>")
                 for row in self.rows[panel]:
                     s = v.summaries[row.method]
                     cls = " class='best'" if v.best == row.method else (
