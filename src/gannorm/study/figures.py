@@ -50,7 +50,7 @@ def curves(study: A.StudyResults, key: str, ylabel: str, path: Path, log: bool =
             if c is None:
                 continue
             its, mean, std, n = c
-            if smooth > 1 and len(mean) > smooth:
+            if smooth > 1 and len(mean) > 10 * smooth:  # short curves stay as logged
                 k = np.ones(smooth) / smooth
                 mean, std = np.convolve(mean, k, "valid"), np.convolve(std, k, "valid")
                 its, n = its[smooth - 1:], n[smooth - 1:]  # n only falls: a window's n is its last
