@@ -114,3 +114,12 @@ def test_selection_section_shows_the_rungs_a_pruning_runner_wrote(tmp_path):
     page = build_report(tmp_path).read_text()
     sel = page[page.index("Selection (successive halving)"):]
     assert "norm=weight,seed=1" in sel and "stopped" in sel
+
+
+def test_a_cells_results_replace_what_the_store_held(tmp_path):
+    """A retrained run's result.json no longer holds the old model's final tests: neither does the store."""
+    st = _store(tmp_path, {"batch": {0: 0.02}})
+    assert KEY in st.finals()["norm=batch,seed=0"]
+    st.put_run({"cell_id": "norm=batch,seed=0", "labels": {"norm": "batch"}, "status": "done"}, None, {})
+    assert st.finals() == {} and st.db.execute("SELECT COUNT(*) FROM ladder").fetchone()[0] == 0
+    st.close()

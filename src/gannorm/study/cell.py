@@ -170,8 +170,11 @@ def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = Non
     _write(run_dir, res)  # from here on a stale status cannot be mistaken for this attempt's
     cfg = config_mod.load(config_path)
     t0 = time.perf_counter()
+    before = res.get("iterations")
     try:
         res.update(_training(cfg, run_dir, res))
+        if res["iterations"] != before:  # the model changed: earlier final tests describe another one
+            res.update(finals={}, diversity=None)
     except DivergedError as e:
         res.update(status="diverged", error=str(e), train_seconds=res.get("train_seconds"))
         _write(run_dir, res)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -23,6 +22,7 @@ from . import statistics as S
 from .final_test import PAPER_IMAGES
 from .grid import load_study
 from .provenance import record_study
+from .recommend import fmt_ci, fmt_seconds, recommend, verdict_sentence
 from .stability import COLLAPSE_RATIO, LAST_STEPS, WORSE_BY
 from .store import Store
 
@@ -72,20 +72,10 @@ def _num(v, p=5) -> str:
     return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{p}f}"
 
 
-def _ci(s: S.Summary) -> str:
-    return "–" if s.ci is None else f"[{s.ci[0]:.5f}, {s.ci[1]:.5f}]"
-
-
 def _mean_std(s: S.Summary, p=5) -> str:
     if s.mean is None:
         return "–"
     return f"{s.mean:.{p}f}" + ("" if s.std is None else f" ± {s.std:.{p}f}")
-
-
-def _secs(v) -> str:
-    if v is None:
-        return "–"
-    return f"{v:.0f} s" if v < 600 else f"{v / 60:.1f} min"
 
 
 class Page:
@@ -245,10 +235,10 @@ class Page:
                     qcells = "".join(f"<td>{self._quality_cell(row.runs, c, m)}</td>" for m in quality)
                     used = self._used(row.runs, c)
                     h.append(f"<tr{cls}><td class='l'>{e(row.method)}{mark}</td><td>{row.n_done} / {len(row.runs)}"
-                             f"</td><td>{_mean_std(s)}</td><td>{_ci(s)}</td>{qcells}"
+                             f"</td><td>{_mean_std(s)}</td><td>{fmt_ci(s)}</td>{qcells}"
                              f"<td>{_mean_std(S.summarise([r['best_running'] for r in row.runs]))}</td>"
-                             f"<td>{_secs(row.train_seconds)}</td><td>{_num(row.it_per_s, 1)}</td>"
-                             f"<td>{_secs(row.final_seconds)}</td><td class='l'>{e(used)}</td></tr>")
+                             f"<td>{fmt_seconds(row.train_seconds)}</td><td>{_num(row.it_per_s, 1)}</td>"
+                             f"<td>{fmt_seconds(row.final_seconds)}</td><td class='l'>{e(used)}</td></tr>")
                 h.append("</table>")
                 h.append(f"<p>{e(verdict_sentence(v))}</p>")
                 h += comparisons_table(v)
@@ -430,85 +420,6 @@ class Page:
 
 
 # ----------------------------------------------------------------------------- text from numbers
-
-def verdict_sentence(v: S.Verdict) -> str:
-    if v.leader is None:
-        return "No method has a finished run with this final test."
-    if v.best:
-        return f"Best: {v.best}, significantly lower than every other method (Holm-corrected, α = {v.alpha})."
-    if len(v.summaries) == 1:
-        return "One method only: nothing to compare."
-    few = [m for m in v.untestable]
-    text = f"Cannot be told apart at α = {v.alpha}: {', '.join(v.group)}."
-    if few:
-        text += f" Fewer than 2 finished runs (no spread to test): {', '.join(few)}."
-    return text
-
-
-def recommend(v: S.Verdict, rows: List["A.MethodRow"], budgets: Optional["A.Budgets"], caveats: str) -> str:
-    """The paragraph at the top of the report: which method, by how much, how sure, how stable,
-    at what cost, and the caveats - every figure from the study's numbers."""
-    if v.leader is None:
-        return "No run finished its final test, so the study gives no answer yet. " + caveats
-    s = {m: x for m, x in v.summaries.items() if x.mean is not None}
-    order = sorted(s, key=lambda m: s[m].mean)
-    lead = s[v.leader]
-    out = []
-    if len(order) == 1:
-        out.append(f"Only {v.leader} has finished runs (mean error {lead.mean:.5f}, n = {lead.n}); nothing to compare.")
-    elif v.best:
-        second = order[1]
-        d = s[second].mean - lead.mean
-        c = _comp(v, v.best, second)
-        out.append(f"Use {v.best}: its held-out reconstruction error is {lead.mean:.5f} (95% CI {_ci(lead)}, "
-                   f"n = {lead.n}), {d:.5f} ({d / s[second].mean:.0%}) below the next best, {second} "
-                   f"({s[second].mean:.5f}), and significantly lower than every other method "
-                   f"({c.test}, Holm-corrected p = {c.p_holm:.2g}).")
-    else:
-        others = [m for m in v.group if m != v.leader]
-        second = min(others, key=lambda m: s[m].mean) if others and all(m in s for m in others) else order[1]
-        d = s[second].mean - lead.mean
-        c = _comp(v, v.leader, second)
-        out.append(f"The study cannot tell {_join(v.group)} apart: {v.leader} has the lowest mean error "
-                   f"({lead.mean:.5f}, n = {lead.n}), {d:.5f} ({d / s[second].mean:.0%}) below {second}, but the "
-                   f"difference is within the spread between seeds"
-                   + (f" ({c.test}, Holm-corrected p = {c.p_holm:.2g})." if c else " (too few runs to test it)."))
-        needs = [x for x in v.comparisons if not x.significant and v.leader in (x.a, x.b)]
-        n_needed = [x.seeds_needed for x in needs if x.seeds_needed]
-        if c and c.seeds_needed:
-            out.append(f"At this difference and spread about {c.seeds_needed} seeds per method would be needed to "
-                       f"tell {v.leader} from {second} (two-sided t-test, power 0.8); the study has {lead.n}.")
-        elif needs and not n_needed:
-            out.append("The observed differences are so small against the spread that no practical number of seeds "
-                       "would separate them.")
-        worse = [m for m in order if m not in v.group]
-        if worse:
-            out.append(f"Significantly worse: {_join(worse)}.")
-    unstable = [f"{r.method}: " + ", ".join(x for x in (
-        f"{r.diverged} of {len(r.runs)} diverged" if r.diverged else "",
-        f"{r.failed} failed" if r.failed else "",
-        f"{r.collapsed} collapsed" if r.collapsed else "",
-        f"D won outright in {r.d_wins}" if r.d_wins else "",
-        f"running error worsened {r.worse} times" if r.worse else "") if x) for r in rows]
-    unstable = [u for u, r in zip(unstable, rows) if r.diverged or r.failed or r.collapsed or r.d_wins or r.worse]
-    out.append("Stability: " + ("; ".join(unstable) if unstable else "no run diverged, collapsed or let D win outright")
-               + ".")
-    cost = [f"{r.method} {r.it_per_s:.1f} it/s ({_secs(r.train_seconds)} per run)" for r in rows if r.it_per_s]
-    if cost:
-        out.append("Cost: " + ", ".join(cost) + ".")
-    if budgets and budgets.sentence:
-        out.append("The ranking depends on the test's z-step budget: " + budgets.sentence)
-    out.append(caveats)
-    return " ".join(out)
-
-
-def _comp(v: S.Verdict, a: str, b: str) -> Optional[S.Comparison]:
-    return next((c for c in v.comparisons if {c.a, c.b} == {a, b}), None)
-
-
-def _join(names: List[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
 
 def comparisons_table(v: S.Verdict) -> List[str]:
     if not v.comparisons:

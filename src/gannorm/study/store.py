@@ -75,8 +75,8 @@ class Store:
 
     # ------------------------------------------------------------------ writing
     def put_run(self, row: Dict, metrics: Optional[Iterable[Dict]] = None, finals: Optional[Dict[str, Dict]] = None):
-        """One cell: its run row, its final tests (replacing none it does not name) and,
-        when given, its logged metrics; all in one transaction."""
+        """One cell: its run row and, when given, all its final tests and its logged metrics
+        (each replacing what the store held for the cell); all in one transaction."""
         row = {k: row.get(k) for k in RUN_FIELDS}
         row["labels"] = json.dumps(row["labels"] or {}, sort_keys=True)
         if isinstance(row["d_wins"], bool):
@@ -84,6 +84,9 @@ class Store:
         with self.db:  # the run, its finals and its metrics land together or not at all
             self.db.execute(f"INSERT OR REPLACE INTO runs ({','.join(RUN_FIELDS)}) VALUES "
                             f"({','.join('?' * len(RUN_FIELDS))})", [row[k] for k in RUN_FIELDS])
+            if finals is not None:  # the run's results as a whole: none left from an earlier model
+                self.db.execute("DELETE FROM finals WHERE cell_id = ?", (row["cell_id"],))
+                self.db.execute("DELETE FROM ladder WHERE cell_id = ?", (row["cell_id"],))
             for key, f in (finals or {}).items():
                 self._put_final(row["cell_id"], key, f)
             if metrics is not None:
