@@ -8,3 +8,7 @@ bug and keeps its traceback.
 
 class GannormError(Exception):
     """A user-facing error: the message names the problem and the fix."""
+
+
+class DivergedError(GannormError):
+    """Training stopped on a non-finite loss; studies record such a run as diverged."""

@@ -61,9 +61,10 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
 
     skip = 0
     if (out / "study.db").exists():
+        from ..study.runner import needs_work
+
         st = Store(out / "study.db")
-        skip = sum(1 for c in s.cells if st.status(c.id) in ("done", "stopped") or
-                   (st.status(c.id) == "failed" and not retry_failed))
+        skip = sum(1 for c in s.cells if not needs_work(st, s, c, retry_failed))
         st.close()
     resources = {**s.resources, **({"cpu": cpus_per_cell} if cpus_per_cell else {}),
                  **({"gpu": gpus_per_cell} if gpus_per_cell is not None else {})}
@@ -105,11 +106,15 @@ def _missing_data(cells) -> dict:
 @cli.command()
 @click.argument("study_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--where", multiple=True, help="Filter by axis label, e.g. --where norm=weight (repeatable).")
+@click.option("--by", "by", default=None, help="One row per label of this axis (e.g. --by norm): n, mean, 95% CI, cost.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def results(study_dir, where, fmt):
-    """List the runs of a study with their final and best running reconstruction errors."""
+def results(study_dir, where, by, fmt):
+    """List the runs of a study: final-test and best running reconstruction errors, cost."""
+    import csv
+    import io
     import json
 
+    from ..study import analysis
     from ..study.store import Store
 
     db = Path(study_dir) / "study.db"
@@ -121,29 +126,52 @@ def results(study_dir, where, fmt):
             raise GannormError(f"--where {w!r} is not axis=label")
         k, v = w.split("=", 1)
         filt[k] = v
-    rows = Store(db).runs(filt)
-    cols = ["cell_id", "status", "iterations", "final_recon", "best_running", "best_iteration", "diversity", "error"]
+    store = Store(db)
+    st = analysis.load(store)
+    cols, rows = analysis.group_table(st, by, filt) if by else analysis.run_table(st, filt)
+    store.close()
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
         return
-    if fmt == "csv":
-        click.echo(",".join(cols))
-        for r in rows:
-            click.echo(",".join("" if r[c] is None else str(r[c]).replace(",", ";") for c in cols))
+    if fmt == "csv":  # the csv module quotes cell ids, which contain commas
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: ("" if r[k] is None else r[k]) for k in cols} for r in rows)
+        click.echo(buf.getvalue(), nl=False)
         return
-    click.echo(f"{'cell':40s} {'status':7s} {'iters':>6s} {'final_recon':>11s} {'best_run':>9s} {'@iter':>6s} {'divers':>6s}")
-    for r in rows:
-        f = lambda v, p: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
-        click.echo(f"{r['cell_id']:40s} {r['status']:7s} {r['iterations'] or 0:6d} {f(r['final_recon'], 5):>11s} "
-                   f"{f(r['best_running'], 5):>9s} {r['best_iteration'] or 0:6d} {f(r['diversity'], 3):>6s}"
-                   + (f"  {r['error']}" if r["error"] else ""))
-    click.echo(f"({len(rows)} runs; reconstruction error = MSE per pixel value on [0,1], held-out images)")
+    click.echo(_text_table(cols, rows))
+    first = (st.checkpoints() or ["best"])[0]
+    click.echo(f"({len(rows)} {'groups' if by else 'runs'}; reconstruction error = MSE per pixel value on [0,1], "
+               f"held-out images{'; mean and 95% CI over finished runs, ' + first + ' checkpoint' if by else ''}; "
+               f"train_seconds: wall-clock training time per run)")
+
+
+def _text_table(cols, rows) -> str:
+    """Columns as wide as their header or widest value, numbers right-aligned."""
+    def fmt(v, col):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.1f}" if col in ("train_seconds", "it_per_s") else f"{v:.5f}" if abs(v) < 10 else f"{v:.4g}"
+        return str(v)
+
+    show = [c for c in cols if c != "error"]
+    cells = [[fmt(r[c], c) for c in show] for r in rows]
+    width = [max([len(c)] + [len(x[i]) for x in cells]) for i, c in enumerate(show)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(show, width)))]
+    for r, x in zip(rows, cells):
+        line = "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(x, width)))
+        lines.append(line + (f"  {r['error']}" if r.get("error") else ""))
+    return "\n".join(lines)
 
 
 @cli.command()
 @click.argument("study_dir", type=click.Path(exists=True, file_okay=False))
-def report(study_dir):
+@click.option("--study", "study_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The study file: records its settings (final test, axes, base config) for the report.")
+def report(study_dir, study_file):
     """Render STUDY_DIR/report/index.html (self-contained) and its figures as PNG."""
     from ..study import build_report
 
-    click.echo(f"report: {build_report(study_dir)}")
+    click.echo(f"report: {build_report(study_dir, study_file)}")

@@ -12,6 +12,9 @@ no per-loss special cases.
 """
 from __future__ import annotations
 
+import math
+from typing import Optional
+
 import torch
 
 from ..hooks import Hooks
@@ -27,6 +30,12 @@ class AdversarialLoss(Hooks):
     probabilistic = True
     order = 10  # a loss's own D shape is set up before the tricks wrap D
 
+    #: D's loss when it cannot tell real from fake (every output on the decision boundary,
+    #: e.g. logit 0 for BCE: 2 ln 2); None when the loss has no such level (unbounded critics)
+    chance_d_loss: Optional[float] = 2 * math.log(2)
+    #: D "wins outright" when its loss stays below this share of ``chance_d_loss``
+    WIN_SHARE = 0.02
+
     #: whether g_loss needs D's outputs on a real batch (relativistic losses)
     needs_real_for_g = False
 
@@ -39,6 +48,16 @@ class AdversarialLoss(Hooks):
 
     def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def d_wins(self, d_loss: float) -> Optional[bool]:
+        """Whether D wins outright at a logged step, on this loss's own scale:
+        ``d_loss < WIN_SHARE * chance_d_loss`` (for BCE, 0.028: D(real) ~ 0.986 and D(fake) ~
+        0.014 on average, where G's gradient vanishes; Arjovsky & Bottou 2017). None when the
+        loss has no chance level (WGAN's critic, MMD, BEGAN). The logged D loss includes
+        penalties (gradient penalty, R1), so a penalised D is flagged only when both are ~0."""
+        if self.chance_d_loss is None or not math.isfinite(d_loss):
+            return None
+        return d_loss < self.WIN_SHARE * self.chance_d_loss
 
     def summary(self, out: torch.Tensor) -> torch.Tensor:
         """One number for the logs (d_real / d_fake): mean D(x) as a probability or a score."""

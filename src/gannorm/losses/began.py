@@ -64,6 +64,7 @@ class BEGAN(AdversarialLoss):
     name = "began"
     d_output = "autoencoder"
     probabilistic = False
+    chance_d_loss = None  # D is an auto-encoder balanced by k_t, not a classifier
 
     def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001, k0: float = 0.0):
         if not 0 < gamma <= 1:

@@ -14,6 +14,7 @@ from .base import AdversarialLoss
 class Hinge(AdversarialLoss):
     name = "hinge"
     probabilistic = False
+    chance_d_loss = 2.0  # D = 0 everywhere: relu(1) + relu(1)
 
     def d_loss(self, real_logits, fake_logits):
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()

@@ -19,6 +19,10 @@ class LSGAN(AdversarialLoss):
         self.a, self.b, self.c = float(a), float(b), float(c)
 
     @property
+    def chance_d_loss(self) -> float:  # D = (a + b) / 2 everywhere
+        return 0.25 * (self.b - self.a) ** 2
+
+    @property
     def real_label(self) -> float:  # b is the real target: one-sided label smoothing moves it
         return self.b
 

@@ -57,6 +57,7 @@ class MMD(AdversarialLoss):
     name = "mmd"
     d_output = "embedding"
     probabilistic = False
+    chance_d_loss = None  # -MMD^2 of D's embedding, no classifier level
 
     def __init__(self, sigmas: Sequence[float] = (1, 2, 4, 8, 16), dim: int = 16, biased: bool = False):
         self.sigmas, self.dim, self.biased = tuple(float(s) for s in sigmas), int(dim), bool(biased)

@@ -9,6 +9,8 @@ RaGAN (relativistic average):
 """
 from __future__ import annotations
 
+import math
+
 import torch.nn.functional as F
 
 from ..registry import LOSSES
@@ -19,6 +21,7 @@ from .base import AdversarialLoss
 class RSGAN(AdversarialLoss):
     name = "rsgan"
     needs_real_for_g = True
+    chance_d_loss = math.log(2)  # D(x_r) - D(x_f) = 0: softplus(0)
 
     def d_loss(self, real_logits, fake_logits):
         return F.softplus(-(real_logits - fake_logits)).mean()

@@ -23,6 +23,7 @@ PAPER_N_CRITIC = 5
 
 class _Wasserstein(AdversarialLoss):
     probabilistic = False
+    chance_d_loss = None  # the critic's loss is unbounded below: no level where D 'wins'
 
     def d_loss(self, real_logits, fake_logits):
         return fake_logits.mean() - real_logits.mean()

@@ -1,9 +1,14 @@
-"""One study cell, run in its own process: train (or resume), final test, diversity.
+"""One study cell, run in its own process: train (or resume, or nothing when finished), then
+the final tests the study asks for that the run does not have yet, and the diversity.
 
-    python -m gannorm.study.cell CONFIG.yaml RUN_DIR [--final-steps N] [--final-images N]
+    python -m gannorm.study.cell CONFIG.yaml RUN_DIR [--final-test JSON] [--diversity-samples N]
 
-Writes RUN_DIR/result.json atomically. A user error (e.g. a NaN loss) prints one line on
-stderr and exits 2; the study records it and goes on with the other cells.
+RUN_DIR/result.json (written atomically) holds the cell's status (``running`` while it
+works, then ``done`` or ``diverged``: a non-finite loss, recorded as such rather than read
+back from error text), the training figures and cost, and one entry per final-test setting
+(``final_test.recon_key`` / ``quality_key``), so a changed final test adds entries and a
+finished run is never trained again. A user error prints one line on stderr and exits 2;
+divergence exits 3.
 """
 from __future__ import annotations
 
@@ -11,64 +16,201 @@ import argparse
 import json
 import sys
 import time
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 
 from .. import config as config_mod
 from .. import plugins  # noqa: F401  (fills the registries that validation asks)
-from ..errors import GannormError
-from ..evaluation import final_recon_test, make_trainer, open_generator
+from ..data import holdout_split
+from ..errors import DivergedError, GannormError
+from ..evaluation import evaluate_run, final_recon_test, load_real_images, make_trainer, open_generator
+from ..metrics.fidelity import FidelityWarning
+from ..registry import LOSSES
 from ..training import RunDir
+from ..training.checkpoint import load_checkpoint
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
 from . import stability
+from .final_test import FinalTestSpec, parse, quality_key, recon_key, resolve_checkpoint
+from .ingest import RESULT_VERSION, read_result
+
+PAIRS = 8  # real / reconstruction pairs kept for the report
 
 
-def run_cell(config_path: str, run_dir: str, final_steps: int | None, final_images: int | None,
-             diversity_samples: int = 256) -> dict:
-    t0 = time.time()
-    cfg = config_mod.load(config_path)
-    resume = RunDir(run_dir).latest.exists()
-    trainer = make_trainer(cfg, run_dir, quiet=True, resume=resume)
-    res = trainer.train()
-    # the same final test as `gannorm eval RUN --recon` (best checkpoint, held-out final set)
-    final = final_recon_test(run_dir, steps=final_steps, checkpoint="best", n_images=final_images)
+def _write(run_dir: Path, res: Dict) -> None:
+    atomic_write_text(run_dir / "result.json", json.dumps(res, indent=1))
 
-    # diversity of the final (EMA) generator against real training images, both on [0,1]
-    g, data = open_generator(run_dir, "latest", ema=True).G, trainer.data
+
+def _training(cfg, run_dir: Path, res: Dict) -> Dict:
+    """Train to cfg.train.iterations unless the checkpoint is there already; the figures and cost."""
+    run = RunDir(run_dir)
+    done_it = int(load_checkpoint(run.latest)["iteration"]) if run.latest.exists() else 0
+    seconds = res.get("train_seconds")
+    if done_it < cfg.train.iterations:
+        before = (seconds or 0.0) if done_it > 0 else 0.0  # a resumed run adds to its earlier sessions
+        t0 = time.perf_counter()
+        trainer = make_trainer(cfg, run_dir, quiet=True, resume=run.latest.exists())
+        try:
+            trainer.train()
+        finally:  # a diverged run's time counts too
+            seconds = res["train_seconds"] = before + time.perf_counter() - t0
+        done_it = trainer.iteration
+    metrics = read_metrics(run.metrics) if run.metrics.exists() else []
+    if seconds is None:  # trained before the cell recorded its time: from the logged rate
+        seconds = stability.train_seconds(metrics)
+    running = [(m["iteration"], float(m["recon_running"])) for m in metrics if "recon_running" in m]
+    best = min(running, key=lambda r: r[1]) if running else (None, None)
+    return {"iterations": done_it, "train_seconds": seconds,
+            "it_per_s": done_it / seconds if seconds else None,
+            "best_running": best[1], "best_iteration": best[0],
+            "d_wins": stability.d_wins(metrics, _loss(cfg)),
+            "worse_count": stability.worse_count([v for _, v in running])}
+
+
+def _loss(cfg):
+    return LOSSES.build(cfg.train.loss, **(cfg.train.loss_args or {}))
+
+
+def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict) -> Dict:
+    steps = spec.steps_for(cfg)
+    run = RunDir(run_dir)
+    sc = resolve_checkpoint(asked, run.best.exists(), run.latest.exists())
+    entry = {"kind": "recon", "checkpoint": asked, "checkpoint_used": sc.used, "note": sc.note,
+             "steps": steps, "images": spec.images}
+    if sc.used is None:
+        return entry
+    same = next((e for e in have.values() if e.get("kind") == "recon" and e.get("checkpoint_used") == sc.used
+                 and e.get("steps") == steps and e.get("images") == spec.images and "recon" in e), None)
+    if same:  # the other checkpoint name resolved to the same file: no need to score it twice
+        return {**same, "checkpoint": asked, "note": sc.note}
+    t0 = time.perf_counter()
+    ft = final_recon_test(run_dir, steps=steps, checkpoint=sc.used, n_images=spec.images)
+    kept, dropped = spec.budgets(steps)
+    entry.update(recon=ft.result.mean, n_images=int(ft.result.per_image.numel()),
+                 checkpoint_iteration=json.loads(Path(ft.json_path).read_text())["iteration"],
+                 ladder={str(b): float(ft.result.curve[b]) for b in kept},
+                 dropped_budgets=dropped, seconds=time.perf_counter() - t0, json=str(ft.json_path))
+    _save_pairs(run_dir, sc.used, ft.result.z[:PAIRS], cfg)
+    return entry
+
+
+def _generator_and_data(run_dir: Path, checkpoint: str, cfg, ema: bool):
+    """G of a checkpoint (rebuilt from its own description) and the run's images at G's size."""
+    lg = open_generator(run_dir, checkpoint, ema=ema)
+    return lg.G, load_real_images(lg.spec, cfg)
+
+
+def _save_pairs(run_dir: Path, checkpoint: str, z: torch.Tensor, cfg) -> None:
+    """The first held-out images and their reconstructions, for the report's labelled pairs."""
+    g, data = _generator_and_data(run_dir, checkpoint, cfg, ema=False)
+    split = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed)
+    real = np.ascontiguousarray(data.images[split.final_test[:len(z)]])
     with torch.no_grad():
-        z = torch.randn(diversity_samples, g.z_dim, generator=torch.Generator().manual_seed(0))
         lo, hi = getattr(g, "output_range", (0.0, 1.0))
-        fake = ((g(z.to(next(g.parameters()).device)) - lo) / (hi - lo)).clamp(0, 1).cpu()
-    pick = np.sort(np.random.RandomState(0).choice(trainer.split.train, min(diversity_samples, len(trainer.split.train)),
-                                                   replace=False))
-    real = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
-    metrics = read_metrics(trainer.run.metrics)
-    running = [m["recon_running"] for m in metrics if "recon_running" in m]
-    out = {
-        "status": "done", "iterations": res.iteration, "final_recon": final.result.mean,
-        "final_steps": final.result.steps, "final_images": int(final.result.per_image.numel()),
-        "final_json": str(final.json_path),
-        "best_running": res.best_recon, "best_iteration": res.best_iteration,
-        "diversity": stability.diversity_ratio(fake, real), "d_wins": stability.d_wins(metrics),
-        "worse_count": stability.worse_count(running), "seconds": time.time() - t0,
-        "final_curve": final.result.curve,
-    }
-    atomic_write_text(trainer.run.root / "result.json", json.dumps(out, indent=1))
+        rec = ((g(z.to(next(g.parameters()).device)) - lo) / (hi - lo)).clamp(0, 1).cpu()
+    out = Path(run_dir) / "final"
+    out.mkdir(exist_ok=True)
+    np.savez_compressed(out / f"pairs-{checkpoint}.npz", real=real, recon=(rec * 255).round().byte().numpy())
+
+
+def _quality(run_dir: Path, spec: FinalTestSpec, asked: str, metrics: List[str]) -> Dict[str, Dict]:
+    """Sample-quality metrics of one checkpoint; a metric that cannot be computed for this run
+    (too few images, ...) is recorded with its reason and the others still go."""
+    run = RunDir(run_dir)
+    sc = resolve_checkpoint(asked, run.best.exists(), run.latest.exists())
+    base = {"kind": "quality", "checkpoint": asked, "checkpoint_used": sc.used, "note": sc.note,
+            "extractor": spec.extractor, "n_gen": spec.n_gen, "n_real": spec.n_real}
+    out = {}
+    if sc.used is None:
+        return {quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real): {**base, "metric": m,
+                                                                                "error": sc.note} for m in metrics}
+    groups = [metrics] if len(metrics) > 1 else []
+    groups += [[m] for m in metrics]
+    for group in groups:
+        if all(quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real) in out for m in group):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FidelityWarning)  # kept in each record's "warnings"
+                records, _ = evaluate_run(run_dir, metrics=group, checkpoint=sc.used, extractor=spec.extractor,
+                                          n_gen=spec.n_gen, n_real=spec.n_real)
+        except GannormError as e:
+            if len(group) == 1:
+                out[quality_key(asked, group[0], spec.extractor, spec.n_gen, spec.n_real)] = \
+                    {**base, "metric": group[0], "error": str(e)}
+            continue  # all at once failed: each on its own finds the one that cannot be computed
+        for r in records:
+            out[quality_key(asked, r["metric"], spec.extractor, spec.n_gen, spec.n_real)] = \
+                {**base, "metric": r["metric"], "value": r["value"], "record": r}
     return out
 
 
-def run_logged(config_path: str, run_dir: str, final_steps: int | None, final_images: int | None,
-               diversity_samples: int = 256, say=print) -> dict:
+def _diversity(run_dir: Path, cfg, n: int) -> float:
+    """Diversity of the final (EMA) generator against real training images, both on [0,1]."""
+    g, data = _generator_and_data(run_dir, "latest", cfg, ema=True)
+    with torch.no_grad():
+        z = torch.randn(n, g.z_dim, generator=torch.Generator().manual_seed(0))
+        lo, hi = getattr(g, "output_range", (0.0, 1.0))
+        fake = ((g(z.to(next(g.parameters()).device)) - lo) / (hi - lo)).clamp(0, 1).cpu()
+    train = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed).train
+    pick = np.sort(np.random.RandomState(0).choice(train, min(n, len(train)), replace=False))
+    real = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
+    return stability.diversity_ratio(fake, real)
+
+
+def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = None,
+             diversity_samples: int = 256) -> Dict:
+    spec = spec or FinalTestSpec()
+    run_dir = Path(run_dir)
+    res = read_result(run_dir)
+    res.update(version=RESULT_VERSION, status="running", error=None)
+    res.setdefault("finals", {})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write(run_dir, res)  # from here on a stale status cannot be mistaken for this attempt's
+    cfg = config_mod.load(config_path)
+    t0 = time.perf_counter()
+    before = res.get("iterations")
+    try:
+        res.update(_training(cfg, run_dir, res))
+        if res["iterations"] != before:  # the model changed: earlier final tests describe another one
+            res.update(finals={}, diversity=None)
+    except DivergedError as e:
+        res.update(status="diverged", error=str(e), train_seconds=res.get("train_seconds"))
+        _write(run_dir, res)
+        raise
+    finals = res["finals"]
+    for asked in spec.checkpoints:
+        key = recon_key(asked, spec.steps_for(cfg), spec.images)
+        if "recon" not in finals.get(key, {}):
+            finals[key] = _recon(run_dir, spec, cfg, asked, finals)
+            _write(run_dir, res)  # each finished test is kept even if a later one is interrupted
+        missing = [m for m in spec.metrics
+                   if "value" not in finals.get(quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real), {})]
+        if missing:
+            finals.update(_quality(run_dir, spec, asked, missing))
+            _write(run_dir, res)
+    if res.get("diversity") is None:
+        res["diversity"] = _diversity(run_dir, cfg, diversity_samples)
+    res.update(status="done", cell_seconds=time.perf_counter() - t0)
+    _write(run_dir, res)
+    return res
+
+
+def run_logged(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = None,
+               diversity_samples: int = 256, say=print) -> Dict:
     """``run_cell`` with a line at the start (resumed or not) and one at the end, for the cell's log."""
     latest = RunDir(run_dir).latest
     start = f"resuming from its last checkpoint ({latest})" if latest.exists() else "from scratch"
     say(f"cell {run_dir}: config {config_path}, {start}", flush=True)
-    out = run_cell(config_path, run_dir, final_steps, final_images, diversity_samples)
-    say(f"done: {out['iterations']} iterations in {out['seconds']:.1f} s; final test recon {out['final_recon']:.5f} "
-        f"({out['final_images']} held-out images, {out['final_steps']} steps); diversity {out['diversity']:.3f}",
-        flush=True)
+    out = run_cell(config_path, run_dir, spec, diversity_samples)
+    recon = [f"{e['recon']:.5f} ({e['checkpoint']}, {e.get('n_images')} held-out images, {e['steps']} steps)"
+             for e in out["finals"].values() if e.get("kind") == "recon" and e.get("recon") is not None]
+    say(f"done: {out['iterations']} iterations in {out.get('train_seconds') or 0:.1f} s of training; "
+        f"final test {'; '.join(recon) or 'none'}; diversity {out['diversity']:.3f}", flush=True)
     return out
 
 
@@ -76,12 +218,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
     ap.add_argument("run_dir")
-    ap.add_argument("--final-steps", type=int)
-    ap.add_argument("--final-images", type=int)
+    ap.add_argument("--final-test", default="{}", help="the study's final_test as JSON")
     ap.add_argument("--diversity-samples", type=int, default=256)
     a = ap.parse_args(argv)
     try:
-        run_logged(a.config, a.run_dir, a.final_steps, a.final_images, a.diversity_samples)
+        run_logged(a.config, a.run_dir, parse(json.loads(a.final_test)), a.diversity_samples)
+    except DivergedError as e:
+        print(f"gannorm: error: {e}", file=sys.stderr)
+        sys.exit(3)
     except GannormError as e:
         print(f"gannorm: error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -11,7 +11,9 @@ Study YAML::
         batch:  {g_norm: batch,  d_norm: batch}
         weight: {g_norm: weight, d_norm: weight}
       train.seed: [0, 1, 2]                # a config key: its values
-    final_test: {steps: 500, images: 2000} # the reconstruction final test of every cell
+    final_test: {steps: 2000, checkpoints: [best, latest], metrics: [fid, kid]}
+                                           # the final test of every cell (gannorm.study.final_test);
+                                           # default: the paper's protocol
     resources: {cpu: 1, gpu: 0.25}         # per cell, for --backend ray (4 cells share a GPU)
     strategy: halving                      # optional: successive halving (--backend ray)
     halving: {first_rung: 200, keep: 0.5, metric: recon_running}
@@ -32,6 +34,7 @@ import yaml
 from .. import config as config_mod
 from .. import plugins  # noqa: F401  (fills the registries that validation asks)
 from ..errors import GannormError
+from .final_test import FinalTestSpec, parse
 
 
 @dataclass
@@ -55,8 +58,7 @@ class Study:
     base: dict
     overrides: List[str]
     axes: List[Axis]
-    final_steps: Optional[int] = None
-    final_images: Optional[int] = None
+    final_test: FinalTestSpec = field(default_factory=FinalTestSpec)
     diversity_samples: int = 256
     resources: Dict[str, float] = field(default_factory=dict)  # per cell: cpu, gpu (Ray backend)
     strategy: str = "grid"  # grid | halving
@@ -115,11 +117,14 @@ def load_study(path: str | Path) -> Study:
     axes_spec = spec.get("axes") or {}
     if not isinstance(axes_spec, dict) or not axes_spec:
         raise GannormError(f"{path}: 'axes' must map axis names to values, e.g. d_norm: [none, batch]")
-    ft = spec.get("final_test") or {}
+    try:
+        final_test = parse(spec.get("final_test"))
+    except GannormError as e:
+        raise GannormError(f"{path}: {e}") from None
     study = Study(name=str(spec.get("name") or path.stem), path=path, base=base,
                   overrides=[str(o) for o in spec.get("overrides") or []],
                   axes=[_axis(k, v) for k, v in axes_spec.items()],
-                  final_steps=ft.get("steps"), final_images=ft.get("images"),
+                  final_test=final_test,
                   diversity_samples=int(spec.get("diversity_samples", 256)),
                   resources=dict(spec.get("resources") or {}), strategy=str(spec.get("strategy") or "grid"),
                   halving=dict(spec.get("halving") or {}))

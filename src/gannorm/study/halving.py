@@ -30,13 +30,14 @@ from typing import Callable, Dict, List, Optional
 import yaml
 
 from ..errors import GannormError
-from ..training import RunDir, Trainer
+from ..evaluation import make_trainer
+from ..training import RunDir
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
 from . import cell as cell_mod
 from . import selection
 from .grid import Cell, Study, cell_id
-from .ingest import RESULT_KEYS, put_cell
+from .ingest import put_cell
 from .ray_backend import cell_resources, storage_dir
 from .ray_cluster import check_resources, connected
 from .store import Store
@@ -119,12 +120,11 @@ def train_method(config: Dict, plan: Plan, runs: str, final: Dict, threads: int)
             if c.id not in errors:
                 try:
                     if m < plan.full:
-                        Trainer(c.config, run_dir, quiet=True, resume=RunDir(run_dir).latest.exists()).train(until=m)
+                        make_trainer(c.config, run_dir, quiet=True, resume=RunDir(run_dir).latest.exists()).train(until=m)
                     else:
                         cfg_path = run_dir / "cell.yaml"
                         atomic_write_text(cfg_path, yaml.safe_dump(c.config.to_dict(), sort_keys=False))
-                        payload[c.id] = {"result": {k: v for k, v in cell_mod.run_cell(
-                            str(cfg_path), str(run_dir), **final).items() if k in RESULT_KEYS}}
+                        payload[c.id] = {"result": cell_mod.run_cell(str(cfg_path), str(run_dir), **final)}
                 except GannormError as e:
                     errors[c.id] = f"gannorm: error: {e}"
             metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
@@ -142,8 +142,7 @@ def run_halving(study: Study, cells: List[Cell], paths: Dict[str, Path], store: 
     plan = make_plan(study, cells)
     res = cell_resources(opts.resources)
     runs = storage_dir(opts.storage, paths["runs"])
-    final = {"final_steps": study.final_steps, "final_images": study.final_images,
-             "diversity_samples": study.diversity_samples}
+    final = {"spec": study.final_test, "diversity_samples": study.diversity_samples}
     with connected(opts.address) as ray:
         check_resources(ray, res)
         from ray import tune

@@ -1,4 +1,5 @@
-"""A finished (or failed) cell into the study store, from its result and its metric rows.
+"""A finished (or failed) cell into the study store: its result.json (any version), its
+metric rows and the status the runner saw.
 
 The backends hand over what a cell produced as plain data (the local pool reads it from
 the run directory; a Ray task returns it), so the store never needs the worker's disk.
@@ -10,13 +11,13 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import GannormError
-
 from ..training.logging import read_metrics
-from .grid import Cell
+from .final_test import legacy_final
 from .store import Store
 
-RESULT_KEYS = ("iterations", "final_recon", "final_steps", "final_images", "best_running",
-               "best_iteration", "diversity", "d_wins", "worse_count", "seconds")
+RESULT_VERSION = 2
+ROW_KEYS = ("iterations", "best_running", "best_iteration", "diversity", "d_wins", "worse_count", "train_seconds",
+            "it_per_s", "cell_seconds")
 
 
 def study_paths(out_dir: Path) -> Dict[str, Path]:
@@ -24,16 +25,39 @@ def study_paths(out_dir: Path) -> Dict[str, Path]:
             "logs": out_dir / "logs"}
 
 
+def read_result(run_dir) -> Dict:
+    """RUN/result.json in the current layout (an earlier gannorm's is upgraded), or {}."""
+    p = Path(run_dir) / "result.json"
+    if not p.exists():
+        return {}
+    res = json.loads(p.read_text())
+    if not isinstance(res, dict):
+        raise ValueError("result.json does not hold a JSON object")
+    return res if res.get("version") == RESULT_VERSION else upgrade_result(res, run_dir)
+
+
+def upgrade_result(res: Dict, run_dir) -> Dict:
+    """An earlier gannorm's result.json (one final result, its whole per-step curve) in the
+    current layout. The D-wins flag of that version judged every loss as BCE: dropped, so the
+    next cell run recomputes it with the loss's own criterion."""
+    out = {k: res.get(k) for k in ("status", "iterations", "best_running", "best_iteration", "diversity",
+                                   "worse_count")}
+    out.update(version=RESULT_VERSION, cell_seconds=res.get("seconds"), finals={})
+    if res.get("final_recon") is not None:
+        key, entry = legacy_final(res["final_recon"], res.get("final_steps"), res.get("final_images"),
+                                  res.get("final_curve") or [], (Path(run_dir) / "checkpoints" / "best.pt").exists())
+        out["finals"][key] = entry
+    return out
+
+
 def read_cell_files(run_dir: Path, status: str, error: Optional[str]) -> Tuple[Dict, List[Dict], str, Optional[str]]:
     """(result, metrics, status, error) of a cell's run directory; damaged files make the
     cell ``failed`` with the reason instead of stopping the study."""
+    run_dir = Path(run_dir)
     res: Dict = {}
     metrics: List[Dict] = []
     try:
-        if (run_dir / "result.json").exists() and status == "done":
-            res = json.loads((run_dir / "result.json").read_text())
-            if not isinstance(res, dict):
-                raise ValueError("result.json does not hold a JSON object")
+        res = read_result(run_dir)
         if (run_dir / "metrics.jsonl").exists():
             metrics = read_metrics(run_dir / "metrics.jsonl")
     except (GannormError, OSError, ValueError) as e:
@@ -47,13 +71,28 @@ def read_run(run_dir: Path, status: str) -> tuple:
     return res, metrics
 
 
-def put_cell(store: Store, cell: Cell, run_dir: str | Path, status: str, error: Optional[str],
-             result: Dict, metrics: List[Dict]) -> Dict:
-    row = {"cell_id": cell.id, "labels": cell.labels, "status": status, "error": error,
-           "run_dir": str(run_dir), **{k: result.get(k) for k in RESULT_KEYS}}
+def put_result(store: Store, cell_id: str, labels: Dict[str, str], run_dir: str | Path, status: str,
+               error: Optional[str], result: Dict, metrics: List[Dict]) -> Dict:
+    """Store one cell. ``status`` is what the runner saw (``done``, ``failed``, ``stopped``); a
+    cell that recorded ``diverged`` (a non-finite loss) is stored as diverged."""
+    if status == "failed" and result.get("status") == "diverged":
+        status = "diverged"
+    row = {"cell_id": cell_id, "labels": labels, "status": status, "error": error, "run_dir": str(run_dir),
+           **{k: result.get(k) for k in ROW_KEYS}}
     if status != "done" and metrics:
         row["iterations"] = metrics[-1]["iteration"]
-    if isinstance(row.get("d_wins"), bool):
-        row["d_wins"] = int(row["d_wins"])
-    store.put_run(row, metrics)
+    store.put_run(row, metrics, result.get("finals") or {})
     return row
+
+
+def put_cell(store: Store, cell, run_dir: str | Path, status: str, error: Optional[str],
+             result: Dict, metrics: List[Dict]) -> Dict:
+    """``put_result`` for a study ``Cell``."""
+    return put_result(store, cell.id, cell.labels, run_dir, status, error, result, metrics)
+
+
+def ingest(store: Store, cell_id: str, labels: Dict[str, str], run_dir: Path, status: str,
+           error: Optional[str]) -> Dict:
+    """Store one cell from what its run directory holds."""
+    result, metrics, status, error = read_cell_files(Path(run_dir), status, error)
+    return put_result(store, cell_id, labels, run_dir, status, error, result, metrics)

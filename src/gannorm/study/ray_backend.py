@@ -27,13 +27,13 @@ from ..training import RunDir
 from ..utils.io import atomic_write_text
 from . import cell as cell_mod
 from .grid import Cell, Study
-from .ingest import RESULT_KEYS, put_cell, read_run
+from .final_test import FinalTestSpec
+from .ingest import put_cell, read_run
 from .ray_cluster import check_resources, connected
 from .store import Store
 
 
-def execute_cell(config_text: str, run_dir: str, final_steps: Optional[int], final_images: Optional[int],
-                 diversity_samples: int, threads: int) -> Dict:
+def execute_cell(config_text: str, run_dir: str, spec: FinalTestSpec, diversity_samples: int, threads: int) -> Dict:
     """Runs on a Ray worker: one cell, caught so that a user error is a result, not a retry."""
     torch.set_num_threads(max(1, threads))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -49,15 +49,15 @@ def execute_cell(config_text: str, run_dir: str, final_steps: Optional[int], fin
     cfg_path = Path(run_dir) / "cell.yaml"
     atomic_write_text(cfg_path, config_text)
     try:
-        result = cell_mod.run_logged(str(cfg_path), run_dir, final_steps, final_images, diversity_samples, say)
+        result = cell_mod.run_logged(str(cfg_path), run_dir, spec, diversity_samples, say)
     except GannormError as e:
         status, error = "failed", f"gannorm: error: {e}"
         say(error)
     except Exception as e:  # a bug in a cell must not stop the study: record it with its traceback
         status, error = "failed", f"{type(e).__name__}: {e}"
         say(traceback.format_exc())
-    _, metrics = read_run(Path(run_dir), "failed")  # the metric rows (the result is in hand)
-    return {"status": status, "error": error, "result": {k: result.get(k) for k in RESULT_KEYS},
+    on_disk, metrics = read_run(Path(run_dir), "failed")  # the metric rows (and a failed cell's own record)
+    return {"status": status, "error": error, "result": result or on_disk,
             "metrics": metrics, "log": log.getvalue(), "resumed_from": resumed_from}
 
 
@@ -92,7 +92,7 @@ def run_cells(study: Study, cells: List[Cell], paths: Dict[str, Path], store: St
                                                 max_retries=opts.max_retries, retry_exceptions=False)
         pending = {}
         for c in cells:
-            ref = task.remote(yaml.safe_dump(c.config.to_dict(), sort_keys=False), str(runs / c.id), study.final_steps, study.final_images,
+            ref = task.remote(yaml.safe_dump(c.config.to_dict(), sort_keys=False), str(runs / c.id), study.final_test,
                               study.diversity_samples, max(1, int(res["cpu"])))
             pending[ref] = c
         try:

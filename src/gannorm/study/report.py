@@ -1,102 +1,46 @@
-"""Render a study as the comparison a paper would show: a self-contained HTML page plus the
-same figures as PNG files.
-
-Methods are the cells with the seed axis removed; their runs over seeds are summarised by
-mean and spread. Panels split by the dataset axis when the study has one.
+"""Render a study as a page people read: a recommendation generated from the numbers, the
+provenance, the final test with its statistics across seeds, how the verdict moves with the
+test's z-step budget and checkpoint, training curves, stability, cost, samples of every seed
+and labelled reconstructions. One self-contained HTML file plus the figures as PNG.
 """
 from __future__ import annotations
 
 import base64
 import html
 import math
-import shutil
-import statistics
-from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
+import yaml
 
+from .. import config as config_mod
 from ..errors import GannormError
+from . import analysis as A
+from . import figures
 from . import selection
-from .stability import COLLAPSE_RATIO, WORSE_BY
+from . import statistics as S
+from .final_test import PAPER_IMAGES
+from .grid import load_study
+from .provenance import record_study
+from .recommend import fmt_ci, fmt_seconds, recommend, verdict_sentence
+from .stability import COLLAPSE_RATIO, LAST_STEPS, WORSE_BY
 from .store import Store
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
+QUALITY_LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision"}
+LOWER_IS_BETTER = {"fid", "kid"}
+e = html.escape
 
-
-def _method(labels: Dict[str, str], seed_axis, panel_axis) -> str:
-    parts = [f"{v}" for k, v in labels.items() if k not in (seed_axis, panel_axis)]
-    return " / ".join(parts) or "all"
-
-
-def _panel_axis(labels_list: List[Dict[str, str]]):
-    for key in (labels_list[0] if labels_list else {}):
-        if key.split(".")[-1] in ("data", "dataset", "data.name"):
-            return key
-    return None
-
-
-def _seed_axis(labels_list):
-    for key in (labels_list[0] if labels_list else {}):
-        if key in ("seed", "train.seed") or key.endswith(".seed"):
-            return key
-    return None
-
-
-def _mean_std(vals):
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
-    if not vals:
-        return None, None, 0
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0), len(vals)
-
-
-def _curves(store: Store, runs, key):
-    """Mean and std over runs at the iterations all runs logged."""
-    series = [dict(store.series(r["cell_id"], key)) for r in runs]
-    series = [s for s in series if s]
-    if not series:
-        return None
-    its = sorted(set.intersection(*[set(s) for s in series]))
-    vals = np.array([[s[i] for i in its] for s in series], dtype=float)
-    return np.array(its), np.nanmean(vals, 0), (np.nanstd(vals, 0) if len(series) > 1 else np.zeros(len(its)))
-
-
-def _fig_curves(store, groups, key, ylabel, path, log=False, smooth=1):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = list(groups)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
-    any_line = False
-    for ax, panel in zip(axes[0], panels):
-        for method, runs in groups[panel].items():
-            c = _curves(store, runs, key)
-            if c is None:
-                continue
-            its, mean, std = c
-            if smooth > 1 and len(mean) > smooth:
-                k = np.ones(smooth) / smooth
-                mean, std = np.convolve(mean, k, "valid"), np.convolve(std, k, "valid")
-                its = its[smooth - 1:]
-            line, = ax.plot(its, mean, label=f"{method} (n={len(runs)})")
-            ax.fill_between(its, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-            any_line = True
-        ax.set_title(str(panel))
-        ax.set_xlabel("iteration")
-        ax.set_ylabel(ylabel)
-        if log:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    if any_line:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path if any_line else None
+CSS = """body{font-family:system-ui,sans-serif;max-width:1240px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.lead{font-size:1.08em;background:#f6f8fa;border-left:4px solid #2e7d32;padding:.8em 1em}
+table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:4px 9px;text-align:right;vertical-align:top}
+th{background:#f3f3f3}td.l,th.l{text-align:left}.best{font-weight:bold;background:#e8f5e9}.group{background:#fffde7}
+img.fig{width:100%;display:block;margin:.5em 0}.grids{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+.grids figure{margin:0}.grids img{width:224px;image-rendering:pixelated;border:1px solid #ccc}
+figcaption{font-size:.85em;color:#444;text-align:center}small,.note{color:#555;font-size:.9em}
+details pre{background:#f6f8fa;padding:.6em;overflow:auto}.warn{color:#8a4b00}"""
 
 
 def build_report(study_dir: str | Path, study_file: str | Path | None = None) -> Path:
@@ -105,59 +49,20 @@ def build_report(study_dir: str | Path, study_file: str | Path | None = None) ->
     if not db.exists():
         raise GannormError(f"{study_dir} holds no study results (no study.db); run 'gannorm study' first")
     store = Store(db)
-    runs = store.runs()
-    if not runs:
-        raise GannormError(f"{db} has no runs yet")
-    labels_list = [r["labels"] for r in runs]
-    seed_axis, panel_axis = _seed_axis(labels_list), _panel_axis(labels_list)
-    groups: Dict[str, Dict[str, List[Dict]]] = OrderedDict()
-    for r in runs:
-        panel = r["labels"].get(panel_axis, "all") if panel_axis else "all"
-        groups.setdefault(panel, OrderedDict()).setdefault(_method(r["labels"], seed_axis, panel_axis), []).append(r)
-    out = study_dir / "report"
-    out.mkdir(exist_ok=True)
-    figs = [
-        ("Running reconstruction error (mean ± std over seeds)",
-         _fig_curves(store, groups, "recon_running", f"reconstruction error\n({RECON_UNIT})", out / "recon_running.png", log=True)),
-        ("Discriminator loss", _fig_curves(store, groups, "d_loss", "D loss", out / "d_loss.png", smooth=5)),
-        ("Generator loss", _fig_curves(store, groups, "g_loss", "G loss", out / "g_loss.png", smooth=5)),
-    ]
-    # final-test table and stability summary
-    table_rows, stab_rows = [], []
-    for panel, methods in groups.items():
-        stats = {m: _mean_std([r["final_recon"] for r in rs if r["status"] == "done"]) for m, rs in methods.items()}
-        finite = {m: s[0] for m, s in stats.items() if s[0] is not None}
-        best = min(finite, key=finite.get) if finite else None
-        for m, rs in methods.items():
-            mean, std, n = stats[m]
-            steps = {r["final_steps"] for r in rs if r["final_steps"]}
-            imgs = {r["final_images"] for r in rs if r["final_images"]}
-            running = [[v for _, v in store.series(r["cell_id"], "recon_running")] for r in rs]
-            last_run = _mean_std([v[-1] for v in running if v])
-            best_run = _mean_std([min(v) for v in running if v])
-            table_rows.append((panel, m, mean, std, n, len(rs), m == best, steps, imgs, last_run, best_run))
-            failed = [r for r in rs if r["status"] != "done"]
-            diverged = sum(1 for r in failed if r["error"] and ("nan" in r["error"] or "inf" in r["error"]))
-            collapsed = sum(1 for r in rs if r["diversity"] is not None and r["diversity"] < COLLAPSE_RATIO)
-            dwins = sum(1 for r in rs if r["d_wins"])
-            worse = [r["worse_count"] for r in rs if r["worse_count"] is not None]
-            div = _mean_std([r["diversity"] for r in rs])
-            stab_rows.append((panel, m, len(rs), diverged, len(failed) - diverged, collapsed, dwins,
-                              sum(worse) if worse else None, div[0], std))
-    # sample grids side by side: the first seed of each method (same fixed z across methods)
-    grids = []
-    for panel, methods in groups.items():
-        for m, rs in methods.items():
-            r = sorted(rs, key=lambda r: str(r["labels"].get(seed_axis, "")))[0]
-            src = Path(r["run_dir"]) / "samples" / "final.png"
-            if src.exists():
-                dst = out / f"samples-{r['cell_id']}.png"
-                shutil.copyfile(src, dst)
-                grids.append((panel, m, r["cell_id"], dst))
-    page = _html(study_dir, figs, table_rows, stab_rows, grids, runs).replace("</body>", selection.render(store) + "</body>")
-    (out / "index.html").write_text(page)
-    _write_csv(out / "final_test.csv", table_rows)
-    store.close()
+    try:
+        if study_file is not None:
+            record_study(store, load_study(study_file))
+        st = A.load(store)
+        if not st.runs:
+            raise GannormError(f"{db} has no runs yet")
+        out = study_dir / "report"
+        out.mkdir(exist_ok=True)
+        # successive halving's rungs, when the study was selected that way
+        page = Page(st, study_dir, out).render().replace("</body>", selection.render(store) + "</body>")
+        (out / "index.html").write_text(page)
+        _write_csv(st, out / "final_test.csv")
+    finally:
+        store.close()
     return out / "index.html"
 
 
@@ -165,62 +70,446 @@ def _img(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def _fmt(mean, std):
-    return "–" if mean is None else f"{mean:.5f} ± {std:.5f}"
+def _num(v, p=5) -> str:
+    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{p}f}"
 
 
-def _write_csv(path, rows):
-    lines = ["panel,method,final_recon_mean,final_recon_std,n_done,n_runs,best"]
-    for panel, m, mean, std, n, total, best, *_ in rows:
-        lines.append(f"{panel},{m},{'' if mean is None else mean},{'' if std is None else std},{n},{total},{int(best)}")
-    path.write_text("\n".join(lines) + "\n")
+def _mean_std(s: S.Summary, p=5) -> str:
+    if s.mean is None:
+        return "–"
+    return f"{s.mean:.{p}f}" + ("" if s.std is None else f" ± {s.std:.{p}f}")
 
 
-def _html(study_dir, figs, table_rows, stab_rows, grids, runs) -> str:
-    e = html.escape
-    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>gannorm study: {e(study_dir.name)}</title>",
-         "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
-         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-         "th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}.best{font-weight:bold;background:#e8f5e9}"
-         ".grids{display:flex;flex-wrap:wrap;gap:16px}.grids figure{margin:0}.grids img{width:260px;image-rendering:pixelated}"
-         "small{color:#666}</style></head><body>",
-         f"<h1>Study {e(study_dir.name)}</h1>",
-         f"<p>{len(runs)} runs; {sum(r['status'] == 'done' for r in runs)} finished. Reconstruction error: "
-         f"{RECON_UNIT} (Xiang &amp; Li 2017): z optimised by RMSProp from 0 so that G(z) matches each held-out "
-         f"image; lower is better.</p>",
-         "<h2>Final test (reconstruction error on the held-out final set)</h2>",
-         "<table><tr><th>panel</th><th>method</th><th>mean ± std over seeds</th><th>runs done / total</th>"
-         "<th>steps</th><th>images</th><th>running test: lowest</th><th>running test: last</th></tr>"]
-    for panel, m, mean, std, n, total, best, steps, imgs, last_run, best_run in table_rows:
-        cls = " class='best'" if best else ""
-        h.append(f"<tr{cls}><td>{e(str(panel))}</td><td>{e(m)}{' (best)' if best else ''}</td><td>{_fmt(mean, std)}</td>"
-                 f"<td>{n} / {total}</td><td>{', '.join(map(str, sorted(steps)))}</td>"
-                 f"<td>{', '.join(map(str, sorted(imgs)))}</td><td>{_fmt(*best_run[:2])}</td>"
-                 f"<td>{_fmt(*last_run[:2])}</td></tr>")
-    h.append("</table><p><small>The final test scores each run's checkpoint with the lowest running error "
-             "(the authors' protocol). Running test: the running held-out images with the run's "
-             "eval.test_steps, every eval.test_interval iterations.</small></p>")
-    for title, path in figs:
-        if path:
-            h.append(f"<h2>{e(title)}</h2><img src='{_img(path)}' style='max-width:100%'>")
-    h.append("<h2>Stability</h2><table><tr><th>panel</th><th>method</th><th>runs</th><th>diverged (NaN/inf)</th>"
+class Page:
+    def __init__(self, st: A.StudyResults, study_dir: Path, out: Path):
+        self.st, self.dir, self.out = st, study_dir, out
+        self.cfg = st.config(st.runs[0])
+        self.ckpts = st.checkpoints() or ["best"]
+        self.verdicts = {(p, c): S.verdict({m: st.values(rs, c) for m, rs in st.groups[p].items()})
+                         for p in st.panels for c in self.ckpts}
+        self.budgets = {(p, c): A.budget_table(st, st.groups[p], c) for p in st.panels for c in self.ckpts}
+        self.rows = {p: [A.method_row(st, m, rs) for m, rs in st.groups[p].items()] for p in st.panels}
+
+    # ---------------------------------------------------------------- page
+    def render(self) -> str:
+        st = self.st
+        title = (st.meta.get("study") or {}).get("name") or self.dir.name
+        h = [f"<!doctype html><html><head><meta charset='utf-8'><title>gannorm study: {e(title)}</title>"
+             f"<style>{CSS}</style></head><body>", f"<h1>Study {e(title)}</h1>"]
+        h += self.recommendation()
+        h += self.provenance()
+        h += self.final_tables()
+        h += self.budget_section()
+        h += self.curve_section()
+        h += self.stability_section()
+        h += self.samples_section()
+        h += self.pairs_section()
+        h += selection_section(st)
+        failed = [r for r in st.runs if r["status"] != "done"]
+        if failed:
+            h.append("<h2>Runs that did not finish</h2><ul>")
+            h += [f"<li>{e(r['cell_id'])}: <b>{e(r['status'])}</b> at iteration {r['iterations'] or 0}: "
+                  f"{e(r['error'] or '')}</li>" for r in failed]
+            h.append("</ul>")
+        h += self.method_note()
+        h.append("</body></html>")
+        return "\n".join(h)
+
+    def _panel_title(self, panel: str) -> str:
+        return f"<h3>{e(self.st.panel_key)} = {e(panel)}</h3>" if self.st.panel_key else ""
+
+    # ---------------------------------------------------------------- recommendation
+    def recommendation(self) -> List[str]:
+        st, c = self.st, self.ckpts[0]
+        h = ["<div class='lead'>"]
+        for panel in st.panels:
+            v = self.verdicts[(panel, c)]
+            where = f"On {e(panel)}: " if st.panel_key else ""
+            h.append(f"<p>{where}{e(recommend(v, self.rows[panel], self.budgets[(panel, c)], self.caveats()))}</p>")
+        h.append("</div>")
+        return h
+
+    def caveats(self) -> str:
+        cfg, st = self.cfg, self.st
+        seeds = sorted({st.seed(r) for r in st.runs})
+        ds = st.meta.get("datasets") or []
+        data = "; ".join(f"{d['name']} ({d['images']} images)" if d.get("images") else d["name"] for d in ds) \
+            or cfg.data.name
+        parts = [f"{cfg.train.iterations:,} training iterations (the paper trains 100,000)",
+                 f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} per method", f"data: {data}"]
+        red = self.reduced()
+        if red:
+            parts.append("a reduced final test (" + "; ".join(red) + ")")
+        return "Caveats: " + ", ".join(parts) + "."
+
+    def reduced(self) -> List[str]:
+        if not self.st.spec:
+            return []
+        held = _images_scored(self.st)
+        return self.st.spec.reduced(self.cfg, min(held) if held else None)
+
+    # ---------------------------------------------------------------- provenance
+    def provenance(self) -> List[str]:
+        st, cfg = self.st, self.cfg
+        prov = st.meta.get("provenance") or {}
+        rows = []
+        if prov:
+            rows += [("gannorm", f"{prov.get('gannorm')}" + (f" (git {prov['git_commit']})" if prov.get("git_commit")
+                                                             else "")),
+                     ("date", prov.get("date")), ("machine", f"CPU {prov.get('cpu')}; GPU {prov.get('gpu')}"),
+                     ("torch", f"{prov.get('torch')} (Python {prov.get('python')})")]
+            hist = st.meta.get("history") or []
+            if len(hist) > 1:
+                rows.append(("earlier invocations", "; ".join(
+                    f"{x.get('date')}: gannorm {x.get('gannorm')}, {x.get('cpu')}, GPU {x.get('gpu')}" for x in hist[:-1])))
+        else:
+            rows.append(("provenance", "not recorded: this study was run by an earlier gannorm; run "
+                                       "'gannorm study FILE' again (finished cells are kept) to record it"))
+        for d in st.meta.get("datasets") or [{"name": cfg.data.name, "root": cfg.data.root, "images": None}]:
+            rows.append(("dataset", f"{d['name']}" + (f", root {d['root']}" if d.get("root") else "")
+                         + (f", {d['images']:,} images" if d.get("images") else "")))
+        m = cfg.model
+        rows += [("model", f"{m.name} (base features {m.base_features}, z {m.z_dim}); the axes below set what "
+                           f"differs between cells"),
+                 ("training", f"{cfg.train.iterations:,} iterations, batch {cfg.train.batch_size}, loss "
+                              f"{cfg.train.loss}, optimiser {cfg.optim.name}")]
+        axes = (st.meta.get("study") or {}).get("axes")
+        if axes:
+            rows += [(f"axis {k}", ", ".join(f"{lab}: {' '.join(ov) if isinstance(ov, list) else ov}"
+                                            for lab, ov in v.items())) for k, v in axes.items()]
+        else:
+            labels = {}
+            for r in st.runs:
+                for k, v in r["labels"].items():
+                    labels.setdefault(k, []).append(v) if v not in labels.get(k, []) else None
+            rows += [(f"axis {k}", ", ".join(v)) for k, v in labels.items()]
+        rows.append(("final test", self.final_test_text()))
+        red = self.reduced()
+        h = ["<h2>Provenance</h2><table>"] + [f"<tr><th class='l'>{e(k)}</th><td class='l'>{e(str(v))}</td></tr>"
+                                               for k, v in rows]
+        h.append("</table>")
+        if red:
+            h.append(f"<p class='warn'>This study uses a reduced final test: {e('; '.join(red))}. The paper's "
+                     f"protocol scores {PAPER_IMAGES} held-out images with {config_mod.EvalConfig().final_steps} "
+                     f"z-steps.</p>")
+        base = (st.meta.get("study") or {}).get("base")
+        text = yaml.safe_dump(base, sort_keys=False) if base else _config_text(st.runs)
+        h.append(f"<details><summary>base config</summary><pre>{e(text)}</pre></details>")
+        return h
+
+    def final_test_text(self) -> str:
+        spec, st = self.st.spec, self.st
+        held = _images_scored(st)
+        steps = sorted({f["steps"] for fs in st.finals.values() for f in fs.values() if f["kind"] == "recon"
+                        and f["steps"]})
+        text = (f"reconstruction error ({RECON_UNIT}) on {', '.join(map(str, sorted(held))) or '?'} held-out images, "
+                f"{', '.join(map(str, steps)) or '?'} z-steps (RMSProp from z = 0, Xiang & Li 2017); checkpoints: "
+                f"{', '.join(self.ckpts)}")
+        if spec and spec.metrics:
+            text += (f"; sample quality: {', '.join(QUALITY_LABELS[m] for m in spec.metrics)} with extractor "
+                     f"{spec.extractor}, {spec.n_gen} generated vs {spec.n_real or 'all'} real training images")
+        return text
+
+    # ---------------------------------------------------------------- final test
+    def final_tables(self) -> List[str]:
+        st = self.st
+        h = ["<h2>Final test: reconstruction error on held-out images</h2>",
+             f"<p class='note'>Lower is better. Mean ± std over seeds with the 95% t confidence interval; the unit "
+             f"is a training run. {e(self.final_test_text())}.</p>"]
+        quality = list(st.spec.metrics) if st.spec else []
+        for panel in st.panels:
+            h.append(self._panel_title(panel))
+            for c in self.ckpts:
+                v = self.verdicts[(panel, c)]
+                h.append(f"<h4>checkpoint: {e(c)}{' (the authors’ protocol: lowest running error)' if c == 'best' else ''}"
+                         f"</h4>")
+                qh = "".join(f"<th>{QUALITY_LABELS[m]} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
+                             for m in quality)
+                h.append("<table><tr><th class='l'>method</th><th>runs done / total</th><th>mean ± std</th>"
+                         f"<th>95% CI</th>{qh}<th>running test: lowest</th><th>train time / run</th>"
+                         "<th>it/s</th><th>final test time / run</th><th class='l'>scored checkpoint</th></tr>")
+                for row in self.rows[panel]:
+                    s = v.summaries[row.method]
+                    cls = " class='best'" if v.best == row.method else (
+                        " class='group'" if row.method in v.group and not v.best else "")
+                    mark = " (best)" if v.best == row.method else (
+                        " (not told apart)" if row.method in v.group and not v.best and len(v.group) > 1 else "")
+                    qcells = "".join(f"<td>{self._quality_cell(row.runs, c, m)}</td>" for m in quality)
+                    used = self._used(row.runs, c)
+                    h.append(f"<tr{cls}><td class='l'>{e(row.method)}{mark}</td><td>{row.n_done} / {len(row.runs)}"
+                             f"</td><td>{_mean_std(s)}</td><td>{fmt_ci(s)}</td>{qcells}"
+                             f"<td>{_mean_std(S.summarise([r['best_running'] for r in row.runs]))}</td>"
+                             f"<td>{fmt_seconds(row.train_seconds)}</td><td>{_num(row.it_per_s, 1)}</td>"
+                             f"<td>{fmt_seconds(row.final_seconds)}</td><td class='l'>{e(used)}</td></tr>")
+                h.append("</table>")
+                h.append(f"<p>{e(verdict_sentence(v))}</p>")
+                h += comparisons_table(v)
+        return h
+
+    def _quality_cell(self, runs, c, metric) -> str:
+        vals = self.st.values(runs, c, metric)
+        errs = [f for r in runs if (f := self.st.final(r, c, metric)) and f["error"]]
+        cell = _mean_std(S.summarise(list(vals.values())), 4) + (f" <small>(n={len(vals)})</small>" if vals else "")
+        if errs:
+            cell += "<br><small class='warn'>" + e(f"{len(errs)} not computed: {errs[0]['error']}") + "</small>"
+        return cell
+
+    def _used(self, runs, c) -> str:
+        """Which checkpoint each run's final test scored, at which iterations, and why when it is
+        not the one asked for (a run without best.pt is scored on latest.pt)."""
+        used: Dict[tuple, List[str]] = {}
+        for r in runs:
+            f = self.st.final(r, c)
+            if f:
+                used.setdefault((f["checkpoint_used"], f["note"] or ""), []).append(str(f["checkpoint_iteration"] or "?"))
+        return "; ".join(f"{ck} (iteration{'s' if len(its) > 1 else ''} {', '.join(its)})" + (f": {note}" if note else "")
+                         for (ck, note), its in used.items()) or "–"
+
+    # ---------------------------------------------------------------- budgets
+    def budget_section(self) -> List[str]:
+        st = self.st
+        h = ["<h2>Does the verdict depend on the test's budget?</h2>",
+             "<p class='note'>The final test records the mean error after each budget of z-optimisation steps "
+             "(the same optimisation, read at each budget). Ranking: lowest mean error first."
+             + e(self.dropped_note()) + "</p>"]
+        any_table = False
+        for c in self.ckpts:
+            tables = {p: self.budgets[(p, c)] for p in st.panels}
+            fig = figures.budgets(st, tables, f"final-test error\n({RECON_UNIT})", self.out / f"budgets-{c}.png")
+            if not fig:
+                continue
+            any_table = True
+            h.append(f"<h4>checkpoint: {e(c)}</h4><img class='fig' src='{_img(fig)}'>")
+            for panel in st.panels:
+                t = tables[panel]
+                if not t:
+                    continue
+                h.append(self._panel_title(panel))
+                h.append("<table><tr><th>z-steps</th>" + "".join(f"<th>{i + 1}.</th>" for i in range(len(t.stats)))
+                         + "</tr>")
+                for b in t.budgets:
+                    h.append(f"<tr><td>{b}</td>" + "".join(
+                        f"<td class='l'>{e(m)} {_num(t.stats[m][b].mean)}</td>" for m in t.rankings[b]) + "</tr>")
+                h.append("</table>")
+                h.append(f"<p><b>{e(t.sentence)}</b></p>" if t.sentence else
+                         "<p>The ranking is the same at every budget.</p>")
+        if len(self.ckpts) > 1:
+            pc = "<th class='l'>panel</th>" if st.panel_key else ""
+            h.append(f"<h4>Best-running checkpoint vs last checkpoint</h4><table><tr>{pc}" +
+                     "".join(f"<th class='l'>ranking on {e(c)}</th>" for c in self.ckpts) + "</tr>")
+            for panel in st.panels:
+                cells = []
+                for c in self.ckpts:
+                    v = self.verdicts[(panel, c)]
+                    order = sorted((s.mean, m) for m, s in v.summaries.items() if s.mean is not None)
+                    cells.append(" < ".join(f"{m} {mean:.5f}" for mean, m in order) or "–")
+                pc = f"<td class='l'>{e(panel)}</td>" if st.panel_key else ""
+                h.append(f"<tr>{pc}" + "".join(f"<td class='l'>{e(x)}</td>"
+                                                                                  for x in cells) + "</tr>")
+            h.append("</table>")
+        sp = []
+        for c in self.ckpts:
+            rho, p, n = A.running_vs_final(st, c)
+            what = "lowest running error" if c == "best" else "last running error"
+            sp.append(f"{what} vs final test on the {c} checkpoint: " +
+                      (f"Spearman ρ = {rho:.2f} ({_p(p)}, n = {n} runs)" if rho is not None and math.isfinite(rho)
+                       else f"not enough runs ({n})"))
+        h.append("<p><b>Is the running test a good guide?</b> Rank correlation over all finished runs of the study: "
+                 + e("; ".join(sp)) + ". ρ near 1: the running test orders runs as the final test does.</p>")
+        return h if any_table or sp else []
+
+    def dropped_note(self) -> str:
+        spec = self.st.spec
+        if not spec:
+            return ""
+        dropped = sorted({b for r in self.st.runs for b in spec.budgets(spec.steps_for(self.st.config(r)))[1]})
+        return (f" Budgets above the test's steps are dropped: {', '.join(map(str, dropped))}." if dropped else "")
+
+    # ---------------------------------------------------------------- curves, stability
+    def curve_section(self) -> List[str]:
+        figs = [("Running reconstruction error (mean ± std over seeds)",
+                 figures.curves(self.st, "recon_running", f"running-test error\n({RECON_UNIT})",
+                                self.out / "recon_running.png", log=True)),
+                ("Discriminator loss", figures.curves(self.st, "d_loss", "D loss", self.out / "d_loss.png", smooth=5)),
+                ("Generator loss", figures.curves(self.st, "g_loss", "G loss", self.out / "g_loss.png", smooth=5))]
+        h = ["<h2>Training curves</h2><p class='note'>Mean ± std over seeds; where a run stopped early the line is "
+             "dashed and averages the runs still going (n in the legend).</p>"]
+        for title, path in figs:
+            if path:
+                h.append(f"<h4>{e(title)}</h4><img class='fig' src='{_img(path)}'>")
+        return h
+
+    def stability_section(self) -> List[str]:
+        st = self.st
+        h = ["<h2>Stability</h2><table><tr><th class='l'>method</th><th>runs</th><th>diverged (non-finite loss)</th>"
              "<th>other failures</th><th>collapsed</th><th>D wins outright</th>"
-             f"<th>running error worse by &gt;{WORSE_BY:.0%}</th><th>diversity ratio</th><th>final std over seeds</th></tr>")
-    for panel, m, n, div, other, col, dw, worse, divr, std in stab_rows:
-        h.append(f"<tr><td>{e(str(panel))}</td><td>{e(m)}</td><td>{n}</td><td>{div}</td><td>{other}</td><td>{col}</td>"
-                 f"<td>{dw}</td><td>{'–' if worse is None else worse}</td>"
-                 f"<td>{'–' if divr is None else f'{divr:.3f}'}</td><td>{'–' if std is None else f'{std:.5f}'}</td></tr>")
-    h.append(f"</table><p><small>collapsed: mean pairwise distance of 256 samples below {COLLAPSE_RATIO} of real "
-             "images'; D wins outright: D(real) &gt; 0.99 and D(fake) &lt; 0.01 over the last 5 logged steps.</small></p>")
-    h.append("<h2>Samples at the same fixed z (first seed of each method)</h2><div class='grids'>")
-    for panel, m, cid, path in grids:
-        h.append(f"<figure><img src='{_img(path)}'><figcaption>{e(str(panel))}: {e(m)}</figcaption></figure>")
-    h.append("</div>")
-    failed = [r for r in runs if r["status"] != "done"]
-    if failed:
-        h.append("<h2>Failed runs</h2><ul>")
-        for r in failed:
-            h.append(f"<li>{e(r['cell_id'])}: {e(r['error'] or '')}</li>")
-        h.append("</ul>")
-    h.append("</body></html>")
-    return "\n".join(h)
+             f"<th>running error worse by &gt;{WORSE_BY:.0%}</th><th>diversity ratio</th></tr>"]
+        for panel in st.panels:
+            if st.panel_key:
+                h.append(f"<tr><td class='l' colspan='8'><b>{e(panel)}</b></td></tr>")
+            for r in self.rows[panel]:
+                h.append(f"<tr><td class='l'>{e(r.method)}</td><td>{len(r.runs)}</td><td>{r.diverged}</td>"
+                         f"<td>{r.failed}</td><td>{r.collapsed}</td>"
+                         f"<td>{'n/a' if r.d_wins is None else r.d_wins}</td><td>{'–' if r.worse is None else r.worse}"
+                         f"</td><td>{_num(r.diversity, 3)}</td></tr>")
+        h.append(f"</table><p class='note'>diverged: the run stopped on a non-finite loss (recorded status). "
+                 f"collapsed: mean pairwise distance of generated samples below {COLLAPSE_RATIO} of real images'. "
+                 f"D wins outright: over the last {LAST_STEPS} logged steps D's loss stays below 2% of its value "
+                 f"at chance, on the loss's own scale (BCE: 2 ln 2, hinge: 2, LSGAN: (b-a)²/4); n/a for losses "
+                 f"without a chance level (WGAN, MMD, BEGAN).</p>")
+        return h
+
+    # ---------------------------------------------------------------- images
+    def samples_section(self) -> List[str]:
+        st = self.st
+        h = ["<h2>Samples at the same fixed z (every seed), beside real training images</h2>"]
+        for panel in st.panels:
+            h.append(self._panel_title(panel))
+            methods = st.groups[panel]
+            real = _real_grid(next(iter(methods.values())), self.out / f"real-{_slug(panel)}.png")
+            for m, runs in methods.items():
+                h.append(f"<h4>{e(m)}</h4><div class='grids'>")
+                if real:
+                    h.append(f"<figure><img src='{_img(real)}'><figcaption>real (training images)</figcaption></figure>")
+                for r in sorted(runs, key=st.seed):
+                    src = Path(r["run_dir"] or "") / "samples" / "final.png"
+                    cap = f"seed {st.seed(r)}" if st.seed_key else r["cell_id"]
+                    if src.exists():
+                        h.append(f"<figure><img src='{_img(src)}'><figcaption>{e(cap)}</figcaption></figure>")
+                    else:
+                        h.append(f"<figure><figcaption>{e(cap)}: no samples ({e(r['status'])})</figcaption></figure>")
+                h.append("</div>")
+        return h
+
+    def pairs_section(self) -> List[str]:
+        st, c = self.st, self.ckpts[0]
+        h = []
+        for panel in st.panels:
+            rows = []
+            for m, runs in st.groups[panel].items():
+                for r in sorted(runs, key=st.seed):
+                    f = st.final(r, c)
+                    p = Path(r["run_dir"] or "") / "final" / f"pairs-{(f or {}).get('checkpoint_used') or c}.npz"
+                    if p.exists():
+                        z = np.load(p)
+                        rows.append((f"{m}, seed {st.seed(r)}\n{f['checkpoint_used']} checkpoint, error "
+                                     f"{_num(f['value'])}", z["real"], z["recon"]))
+                        break
+            fig = figures.pairs(rows, self.out / f"pairs-{_slug(panel)}.png")
+            if fig:
+                h.append(self._panel_title(panel))
+                h.append(f"<img src='{_img(fig)}' style='max-width:100%'>")
+        if h:
+            h.insert(0, "<h2>Reconstructions of held-out images (final test, first seed of each method)</h2>")
+        return h
+
+    def method_note(self) -> List[str]:
+        return ["<h2>Method note</h2><p class='note'>",
+                e("Statistics across seeds: the unit is a training run. Per method: mean, sample standard deviation, "
+                  "n and the 95% t interval mean ± t(0.975, n-1)·s/√n. Between two methods: a paired t-test "
+                  "(scipy.stats.ttest_rel) when both have finished runs with the same seeds - a seed fixes the data "
+                  "order, the z draws and the held-out images, so pairing removes the noise the runs share - and "
+                  "Welch's t-test (unequal variances) otherwise. Not the Wilcoxon signed-rank test: with n pairs its "
+                  "smallest two-sided p-value is 2/2^n (0.25 for 3 seeds, 0.0625 for 5), so it could never find a "
+                  "difference with the seeds a study affords; the t-test assumes roughly normal per-seed differences, "
+                  "which few seeds cannot check. All pairs are compared and their p-values corrected together by "
+                  "Holm's step-down method (family-wise error 0.05). A method is marked best only when its mean is "
+                  "lowest and it is significantly better than every other; otherwise the methods not told apart from "
+                  "the lowest mean are named. Seeds needed: the smallest n per method for which a two-sided t-test at "
+                  "0.05/m (m comparisons) has power 0.8 against the observed difference with the observed spread "
+                  "(normal approximation n ≈ (z(1-α/2) + z(0.8))²·σ²/δ², σ² = var of the paired differences or the "
+                  "sum of both variances, refined with the noncentral t)."), "</p>"]
+
+
+# ----------------------------------------------------------------------------- text from numbers
+
+def comparisons_table(v: S.Verdict) -> List[str]:
+    if not v.comparisons:
+        return []
+    h = ["<table><tr><th class='l'>comparison</th><th>test</th><th>n</th><th>difference of means</th><th>p</th>"
+         "<th>p (Holm)</th><th>significant</th><th>seeds needed (power 0.8)</th></tr>"]
+    for c in v.comparisons:
+        need = "–" if c.significant else (str(c.seeds_needed) if c.seeds_needed else f"> {S.MAX_SEEDS}")
+        h.append(f"<tr><td class='l'>{e(c.a)} − {e(c.b)}</td><td>{c.test}</td><td>{c.n_a}, {c.n_b}</td>"
+                 f"<td>{c.diff:+.5f}</td><td>{c.p:.3g}</td><td>{c.p_holm:.3g}</td>"
+                 f"<td>{'yes' if c.significant else 'no'}</td><td>{need}</td></tr>")
+    h.append("</table>")
+    return h
+
+
+def selection_section(st: A.StudyResults) -> List[str]:
+    """Successive-halving selection (the store's ``rungs`` table), when a runner wrote it:
+    per rung, each cell's score and whether it went on."""
+    rungs = st.store.rungs()
+    if not rungs:
+        return []
+    h = ["<h2>Selection (successive halving)</h2><table><tr><th>rung</th><th>iteration</th>"
+         "<th class='l'>cell</th><th>score</th><th>kept</th></tr>"]
+    for r in rungs:
+        h.append(f"<tr><td>{r['rung']}</td><td>{r['iteration']}</td><td class='l'>{e(r['cell_id'])}</td>"
+                 f"<td>{_num(r['value'])}</td><td>{'yes' if r['kept'] else 'stopped'}</td></tr>")
+    h.append("</table>")
+    return h
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def _config_text(runs: List[Dict]) -> str:
+    for r in runs:
+        p = Path(r["run_dir"] or "") / "config.yaml"
+        if p.is_file():
+            return f"# config of {r['cell_id']} (the study file was not recorded)\n" + p.read_text()
+    return "(not recorded)"
+
+
+def _images_scored(st: A.StudyResults) -> set:
+    return {f["images"] for fs in st.finals.values() for f in fs.values() if f["kind"] == "recon" and f["images"]}
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in s) or "all"
+
+
+def _real_grid(runs: List[Dict], path: Path) -> Optional[Path]:
+    """A grid of real training images laid out like the runs' sample grids."""
+    import torch
+    from torchvision.utils import save_image
+
+    from ..data import holdout_split, load_data
+
+    for r in runs:
+        p = Path(r["run_dir"] or "") / "config.yaml"
+        if not p.is_file():
+            continue
+        cfg = config_mod.load(p)
+        try:
+            data = load_data(cfg.data, quiet=True)
+        except GannormError:
+            return None
+        n = cfg.train.n_samples or 64
+        train = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed).train
+        pick = np.sort(np.random.RandomState(0).choice(train, min(n, len(train)), replace=False))
+        x = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
+        save_image(x, path, nrow=int(math.sqrt(len(x))) or 1)
+        return path
+    return None
+
+
+def _write_csv(st: A.StudyResults, path: Path) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["panel", "method", "checkpoint", "n_done", "n_runs", "mean", "std", "ci_low", "ci_high", "best",
+                    "not_told_apart"])
+        for panel in st.panels:
+            for c in st.checkpoints() or ["best"]:
+                v = S.verdict({m: st.values(rs, c) for m, rs in st.groups[panel].items()})
+                for m, rs in st.groups[panel].items():
+                    s = v.summaries[m]
+                    w.writerow([panel, m, c, s.n, len(rs), s.mean, s.std, *(s.ci or (None, None)),
+                                int(v.best == m), int(m in v.group and not v.best)])

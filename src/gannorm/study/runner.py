@@ -15,13 +15,19 @@ from ..utils.lock import lock_dir
 from . import backends
 from .cells import CellProcesses
 from .grid import Cell, Study
-from .ingest import put_cell, read_cell_files, study_paths
+from .ingest import ingest, study_paths
+from .provenance import record_study
 from .store import Store
 
 
-def _ingest(store: Store, cell: Cell, run_dir: Path, status: str, error: Optional[str]) -> Dict:
-    result, metrics, status, error = read_cell_files(run_dir, status, error)
-    return put_cell(store, cell, run_dir, status, error, result, metrics)
+def final_keys(study: Study, cell: Cell) -> List[str]:
+    """The stored results a finished cell must have for this study's final test."""
+    return study.final_test.recon_keys(cell.config) + study.final_test.quality_keys()
+
+
+def needs_work(store: Store, study: Study, cell: Cell, retry_failed: bool) -> bool:
+    """Whether a cell must (still) run; a cell stopped by successive halving stays stopped."""
+    return store.status(cell.id) != "stopped" and store.needs_work(cell.id, final_keys(study, cell), retry_failed)
 
 
 def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bool = False,
@@ -38,10 +44,10 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
         p[d].mkdir(parents=True, exist_ok=True)
     lock = lock_dir(out_dir, "study")  # one driver per study directory
     store = Store(p["db"])
+    record_study(store, study)
     todo = []
     for cell in study.cells:
-        st = store.status(cell.id)
-        if st in ("done", "stopped") or (st == "failed" and not retry_failed):
+        if not needs_work(store, study, cell, retry_failed):
             continue
         cfg_path = p["configs"] / f"{cell.id}.yaml"
         config_mod.save(cell.config, cfg_path)
@@ -57,11 +63,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
     def work(cell: Cell):
         run_dir = p["runs"] / cell.id
         cmd = [sys.executable, "-m", "gannorm.study.cell", str(p["configs"] / f"{cell.id}.yaml"), str(run_dir),
-               "--diversity-samples", str(study.diversity_samples)]
-        if study.final_steps:
-            cmd += ["--final-steps", str(study.final_steps)]
-        if study.final_images:
-            cmd += ["--final-images", str(study.final_images)]
+               "--diversity-samples", str(study.diversity_samples), *study.final_test.cli_args()]
         log = p["logs"] / f"{cell.id}.log"
         with open(log, "w") as f:
             returncode = cells.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
@@ -78,7 +80,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
         futs = [pool.submit(work, c) for c in todo]
         for fut in as_completed(futs):
             cell, run_dir, status, err = fut.result()
-            row = _ingest(store, cell, run_dir, status, err)  # only this thread writes the store
+            row = ingest(store, cell.id, cell.labels, run_dir, status, err)  # only this thread writes the store
             rows.append(row)
             if on_done:
                 on_done(row)

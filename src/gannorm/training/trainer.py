@@ -15,7 +15,7 @@ import torch
 from .. import config as config_mod
 from ..config import Config
 from ..data import BatchLoader, holdout_split, load_data, reference_images
-from ..errors import GannormError
+from ..errors import DivergedError, GannormError
 from ..hooks import StepContext, call_g, warn
 from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
@@ -342,8 +342,8 @@ class Trainer:
         first = bad.tolist()
         if min(first) < NEVER:
             it, which = min(zip(first, ("d_loss", "g_loss")))
-            raise GannormError(f"{which} stopped being finite at iteration {it} (now {float(out[which])}); "
-                               f"{self._kept()}. Try a lower learning rate or another normalization")
+            raise DivergedError(f"{which} stopped being finite at iteration {it} (now {float(out[which])}); "
+                                f"{self._kept()}. Try a lower learning rate or another normalization")
         return out
 
     def _context(self, phase: str, real, fake, y) -> StepContext:

@@ -1,0 +1,175 @@
+"""What a study's final test measures, and the keys its results are stored under.
+
+Study YAML::
+
+    final_test:
+      steps: 2000            # z-optimisation steps; default: each cell's eval.final_steps
+      images: 2000           # held-out images; default: the whole held-out final set
+      checkpoints: [best, latest]   # default [best], the authors' protocol
+      ladder: [25, 50, 100, 200, 500, 1000, 2000]  # error recorded at these step budgets
+      metrics: [fid, kid]    # sample-quality metrics (fid, kid, is, pr); default none
+      extractor: efficientnet_lite0
+      n_gen: 2000            # generated images per sample-quality metric
+      n_real: null           # real training images (default: all)
+
+The defaults are the paper's protocol (Xiang & Li 2017): the best-running checkpoint scored
+on the whole held-out set (2000 images) with the library's default final steps. Results are
+stored per setting (``recon_key``, ``quality_key``), so changing the final test and running
+the study again scores finished cells anew without retraining them, and keeps the old
+results beside the new ones.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional, Tuple
+
+from ..config import EvalConfig
+from ..errors import GannormError
+
+#: z-step budgets at which the final test records the mean error (up to its steps).
+LADDER = (25, 50, 100, 200, 500, 1000, 2000)
+#: the paper's final test set size (Xiang & Li 2017: 2000 held-out images)
+PAPER_IMAGES = 2000
+CHECKPOINTS = ("best", "latest")
+KEYS = ("steps", "images", "checkpoints", "ladder", "metrics", "extractor", "n_gen", "n_real")
+
+
+@dataclass
+class FinalTestSpec:
+    steps: Optional[int] = None
+    images: Optional[int] = None
+    checkpoints: Tuple[str, ...] = ("best",)
+    ladder: Tuple[int, ...] = LADDER
+    metrics: Tuple[str, ...] = ()
+    extractor: str = "efficientnet_lite0"
+    n_gen: int = 2000
+    n_real: Optional[int] = None
+
+    def steps_for(self, cfg) -> int:
+        return int(self.steps or cfg.eval.final_steps)
+
+    def budgets(self, steps: int) -> Tuple[List[int], List[int]]:
+        """(kept, dropped): ladder budgets up to ``steps`` (plus ``steps`` itself), and those above."""
+        kept = sorted({b for b in self.ladder if b <= steps} | {steps})
+        return kept, sorted(b for b in self.ladder if b > steps)
+
+    def recon_keys(self, cfg) -> List[str]:
+        return [recon_key(c, self.steps_for(cfg), self.images) for c in self.checkpoints]
+
+    def quality_keys(self) -> List[str]:
+        return [quality_key(c, m, self.extractor, self.n_gen, self.n_real)
+                for c in self.checkpoints for m in self.metrics]
+
+    def reduced(self, cfg, held_out: Optional[int] = None) -> List[str]:
+        """How this test is smaller than the paper's protocol (empty when it is not)."""
+        out = []
+        default_steps = EvalConfig().final_steps
+        if self.steps_for(cfg) < default_steps:
+            out.append(f"{self.steps_for(cfg)} z-steps instead of the library default {default_steps}")
+        n = self.images if self.images is not None else held_out
+        if n is not None and n < PAPER_IMAGES:
+            out.append(f"{n} held-out images instead of the paper's {PAPER_IMAGES}")
+        return out
+
+    def cli_args(self) -> List[str]:
+        """How the study runner hands this spec to a cell process (``python -m gannorm.study.cell``)."""
+        return ["--final-test", json.dumps(self.to_dict())]
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+def recon_key(checkpoint: str, steps: int, images: Optional[int]) -> str:
+    return f"recon|{checkpoint}|steps={steps}|images={images or 'all'}"
+
+
+def quality_key(checkpoint: str, metric: str, extractor: str, n_gen: int, n_real: Optional[int]) -> str:
+    return f"{metric}|{checkpoint}|{extractor}|gen={n_gen}|real={n_real or 'all'}"
+
+
+def parse(spec) -> FinalTestSpec:
+    """A study's ``final_test`` mapping -> spec, checking every name before anything runs."""
+    from ..metrics.extractors import EXTRACTORS, validate_spec
+    from ..metrics.fidelity import FIDELITY_METRICS
+
+    spec = dict(spec or {})
+    unknown = set(spec) - set(KEYS)
+    if unknown:
+        raise GannormError(f"unknown final_test key(s) {', '.join(sorted(unknown))}; valid: {', '.join(KEYS)}")
+    out = FinalTestSpec()
+    for k in ("steps", "images", "n_real"):
+        if spec.get(k) is not None:
+            v = spec[k]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise GannormError(f"final_test.{k} must be a positive integer, got {v!r}")
+            setattr(out, k, v)
+    ckpts = _names(spec, "checkpoints", out.checkpoints)
+    bad = [c for c in ckpts if c not in CHECKPOINTS]
+    if bad or not ckpts:
+        raise GannormError(f"final_test.checkpoints: unknown {bad or ckpts!r}; valid: {', '.join(CHECKPOINTS)}")
+    out.checkpoints = tuple(dict.fromkeys(ckpts))
+    ladder = spec.get("ladder", list(out.ladder))
+    if not isinstance(ladder, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in ladder):
+        raise GannormError(f"final_test.ladder must be a list of positive step counts, got {ladder!r}")
+    out.ladder = tuple(sorted(set(ladder)))
+    metrics = [m.lower() for m in _names(spec, "metrics", ())]
+    for m in metrics:
+        if m not in FIDELITY_METRICS:
+            raise GannormError(f"final_test.metrics: unknown metric {m!r}; valid: {', '.join(FIDELITY_METRICS)}")
+    out.metrics = tuple(dict.fromkeys(metrics))
+    if "extractor" in spec:
+        out.extractor = str(spec["extractor"])
+        try:
+            validate_spec(out.extractor)
+        except GannormError:
+            raise GannormError(f"final_test.extractor: unknown feature extractor {out.extractor!r}; valid: "
+                               f"{', '.join(EXTRACTORS.names())} (with an optional :ARG)") from None
+    if "n_gen" in spec:
+        if not isinstance(spec["n_gen"], int) or spec["n_gen"] < 2:
+            raise GannormError(f"final_test.n_gen must be an integer >= 2, got {spec['n_gen']!r}")
+        out.n_gen = spec["n_gen"]
+    return out
+
+
+def _names(spec, key, default) -> List[str]:
+    v = spec.get(key, list(default))
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list):
+        raise GannormError(f"final_test.{key} must be a list of names, got {v!r}")
+    return [str(x) for x in v]
+
+
+@dataclass
+class Scored:
+    """Which checkpoint a final test actually scored (a run may lack the one asked for)."""
+    asked: str
+    used: Optional[str]
+    note: str = ""
+    fields: dict = field(default_factory=dict)
+
+
+def resolve_checkpoint(asked: str, have_best: bool, have_latest: bool) -> Scored:
+    """``best`` without best.pt (no running test) scores ``latest`` and says so; ``latest``
+    without latest.pt scores ``best``; neither: nothing to score."""
+    have = {"best": have_best, "latest": have_latest}
+    if have[asked]:
+        return Scored(asked, asked)
+    other = "latest" if asked == "best" else "best"
+    if have[other]:
+        return Scored(asked, other, f"no {asked} checkpoint in the run: scored the {other} one")
+    return Scored(asked, None, "the run has no checkpoint to score")
+
+
+def legacy_final(final_recon: float, steps: Optional[int], images: Optional[int], curve: List[float],
+                 have_best: bool) -> Tuple[str, dict]:
+    """A final result written by an earlier gannorm (one per run: the best checkpoint, falling
+    back to the latest) as (key, entry), with its ladder read off the per-step curve."""
+    used = "best" if have_best else "latest"
+    budgets = FinalTestSpec().budgets(steps)[0] if steps else []
+    return recon_key("best", steps, images), {
+        "kind": "recon", "checkpoint": "best", "checkpoint_used": used, "steps": steps, "images": images,
+        "n_images": images, "recon": final_recon,
+        "note": "" if have_best else "no best checkpoint in the run: scored the latest one",
+        "ladder": {str(b): float(curve[b]) for b in budgets if b < len(curve or [])}}

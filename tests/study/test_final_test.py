@@ -1,0 +1,40 @@
+"""The final test's z-step ladder: the error read at each budget of one optimisation equals a
+separate test run with that many steps (same z initialisation at 0, same RMSProp)."""
+import pytest
+import torch
+
+from gannorm.config import ModelConfig
+from gannorm.metrics.reconstruction import reconstruction_error
+from gannorm.models import build_models
+from gannorm.study.final_test import FinalTestSpec, resolve_checkpoint
+
+
+def test_ladder_equals_separate_runs_at_those_step_counts(one_thread):
+    torch.manual_seed(0)
+    g, _ = build_models(ModelConfig(name="dcgan", base_features=8, z_dim=16, g_norm="batch"), 32, 1)
+    images = torch.randint(0, 256, (12, 1, 32, 32), dtype=torch.uint8)
+    spec = FinalTestSpec(ladder=(2, 5, 10, 50))
+    kept, dropped = spec.budgets(12)
+    assert kept == [2, 5, 10, 12] and dropped == [50]  # the test's own steps close the ladder; 50 is above it
+    long = reconstruction_error(g, images, steps=12, chunk_size=5)
+    for b in kept:
+        alone = reconstruction_error(g, images, steps=b, chunk_size=5)
+        assert long.curve[b] == pytest.approx(alone.mean, rel=1e-5), b
+
+
+def test_a_run_without_the_checkpoint_asked_for_is_scored_on_what_it_has():
+    assert resolve_checkpoint("best", False, True).used == "latest"
+    assert "no best checkpoint" in resolve_checkpoint("best", False, True).note
+    assert resolve_checkpoint("latest", True, False).used == "best"
+    assert resolve_checkpoint("latest", True, True).note == ""
+    assert resolve_checkpoint("best", False, False).used is None
+
+
+def test_a_final_result_of_an_earlier_gannorm_gets_its_ladder_from_the_curve():
+    from gannorm.study.final_test import legacy_final
+
+    curve = [1.0 / (1 + i) for i in range(201)]  # error after 0..200 steps
+    key, e = legacy_final(curve[200], 200, 500, curve, have_best=False)
+    assert key == "recon|best|steps=200|images=500"
+    assert e["ladder"] == {"25": curve[25], "50": curve[50], "100": curve[100], "200": curve[200]}
+    assert e["checkpoint_used"] == "latest" and "no best checkpoint" in e["note"]

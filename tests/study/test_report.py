@@ -1,0 +1,125 @@
+"""The study report from a store filled with planted numbers: the statistics it shows, the
+ranking-change sentence, curves that keep their length when a seed fails early, divergence
+read from the recorded status, and the page's structure."""
+import re
+
+import numpy as np
+import pytest
+
+from gannorm.study import analysis as A
+from gannorm.study import build_report
+from gannorm.study.final_test import FinalTestSpec, recon_key
+from gannorm.study.store import Store
+
+SPEC = FinalTestSpec(steps=200, images=2000, checkpoints=("best",), ladder=(25, 50, 100, 200))
+KEY = recon_key("best", 200, 2000)
+
+
+def _store(tmp_path, finals, ladders=None, status=None, errors=None, curves_until=None):
+    """finals[method][seed] = final error; ladders[method][seed] = {budget: error}."""
+    st = Store(tmp_path / "study.db")
+    st.set_meta("study", {"name": "planted", "final_test": SPEC.to_dict(), "base": {"train": {"iterations": 10}}})
+    for m, per in finals.items():
+        for seed, v in per.items():
+            cid = f"norm={m},seed={seed}"
+            s = (status or {}).get(cid, "done")
+            its = (curves_until or {}).get(cid, 100)
+            metrics = [{"iteration": i, "recon_running": v + 0.01 * (100 - i) / 100, "d_loss": 1.0, "g_loss": 1.0}
+                       for i in range(10, its + 1, 10)]
+            lad = ((ladders or {}).get(m) or {}).get(seed) or {200: v}
+            st.put_run({"cell_id": cid, "labels": {"norm": m, "train.seed": str(seed)}, "status": s,
+                        "error": (errors or {}).get(cid), "run_dir": str(tmp_path / "runs" / cid),
+                        "iterations": its, "best_running": v, "train_seconds": 10.0, "it_per_s": 10.0,
+                        "d_wins": 0, "diversity": 0.9},
+                       metrics, {} if s != "done" else {KEY: {"kind": "recon", "checkpoint": "best",
+                                                              "checkpoint_used": "best", "steps": 200, "n_images": 2000,
+                                                              "recon": v, "ladder": {str(b): x for b, x in lad.items()},
+                                                              "checkpoint_iteration": 100}})
+    return st
+
+
+def test_lowest_mean_inside_the_noise_is_not_marked_best(tmp_path):
+    _store(tmp_path, {"batch": {0: 0.02507, 1: 0.02853}, "spectral": {0: 0.02754, 1: 0.02820}}).close()
+    page = build_report(tmp_path).read_text()
+    lead = re.search(r"<div class='lead'>(.*?)</div>", page, re.S).group(1)
+    assert "cannot tell batch and spectral apart" in lead and "seeds per method would be needed" in lead
+    assert "(best)" not in page and "(not told apart)" in page
+    assert "panel" not in page.lower() and ">all<" not in page  # one panel: no panel labels
+
+
+def test_significant_best_is_named_with_its_margin(tmp_path):
+    _store(tmp_path, {"batch": {0: 1.00, 1: 2.00, 2: 3.00, 3: 4.00}, "weight": {0: 1.11, 1: 2.09, 2: 3.10, 3: 4.12}}).close()
+    page = build_report(tmp_path).read_text()
+    assert "Use batch:" in page and "batch (best)" in page and "paired t" in page
+
+
+def test_ranking_sentence_for_a_planted_change_and_not_without_one():
+    assert A.ranking_sentence({25: ["weight", "batch"], 100: ["weight", "batch"], 200: ["batch", "weight"],
+                               500: ["batch", "weight"]}) == "batch is best from 200 steps on; weight is best below."
+    assert A.ranking_sentence({25: ["a", "b"], 200: ["a", "b"]}) is None
+    three = A.ranking_sentence({25: ["a", "b", "c"], 50: ["a", "c", "b"]})
+    assert three.startswith("a is best at every budget, but the order behind it changes")
+
+
+def test_report_shows_the_budget_ranking_change(tmp_path):
+    lad = {"weight": {s: {25: 0.030, 50: 0.025, 100: 0.020, 200: 0.018} for s in range(3)},
+           "batch": {s: {25: 0.040, 50: 0.030, 100: 0.019, 200: 0.015} for s in range(3)}}
+    _store(tmp_path, {"weight": {s: 0.018 + 1e-4 * s for s in range(3)}, "batch": {s: 0.015 + 1e-4 * s for s in range(3)}},
+           ladders=lad).close()
+    page = build_report(tmp_path).read_text()
+    assert "batch is best from 100 steps on; weight is best below." in page
+    tmp2 = tmp_path / "same"
+    tmp2.mkdir()
+    same = {m: {s: {b: v * 1.0 for b, v in d.items()} for s, d in per.items()} for m, per in lad.items()}
+    for s in range(3):
+        same["batch"][s][100] = 0.021  # batch worse at every budget but the last ...
+        same["batch"][s][200] = 0.019  # ... and the last: the ranking never changes
+    _store(tmp2, {"weight": {s: 0.018 for s in range(3)}, "batch": {s: 0.019 for s in range(3)}}, ladders=same).close()
+    page = build_report(tmp2).read_text()
+    assert "is best from" not in page and "The ranking is the same at every budget." in page
+
+
+def test_a_seed_that_stops_early_does_not_shorten_its_methods_curve(tmp_path):
+    st = _store(tmp_path, {"batch": {0: 0.02, 1: 0.03, 2: 0.04}},
+                status={"norm=batch,seed=1": "diverged"}, errors={"norm=batch,seed=1": "loss went wrong"},
+                curves_until={"norm=batch,seed=1": 30})
+    res = A.load(st)
+    its, mean, std, n = A.curve(st, res.groups[""]["batch"], "recon_running")
+    assert its[-1] == 100 and len(its) == 10
+    assert list(n) == [3, 3, 3] + [2] * 7
+    ref = np.mean([0.02 + 0.01 * 0.5, 0.04 + 0.01 * 0.5])  # iteration 50: the two runs still going
+    assert mean[4] == pytest.approx(ref)
+    row = A.method_row(res, "batch", res.groups[""]["batch"])
+    assert row.diverged == 1 and row.failed == 0  # from the recorded status; the text has no "nan"/"inf"
+    st.close()
+    page = build_report(tmp_path).read_text()
+    assert "1 of 3 diverged" in page
+
+
+def test_failure_text_mentioning_nan_is_not_divergence(tmp_path):
+    st = _store(tmp_path, {"batch": {0: 0.02, 1: 0.03}}, status={"norm=batch,seed=1": "failed"},
+                errors={"norm=batch,seed=1": "image folder not found: /data/nan_inf_images"})
+    res = A.load(st)
+    row = A.method_row(res, "batch", res.groups[""]["batch"])
+    assert (row.diverged, row.failed) == (0, 1)
+    st.close()
+
+
+def test_selection_section_shows_the_rungs_a_pruning_runner_wrote(tmp_path):
+    st = _store(tmp_path, {"batch": {0: 0.02, 1: 0.03}, "weight": {0: 0.025, 1: 0.035}})
+    st.put_rung("norm=batch,seed=0", 0, 50, 0.05, True)
+    st.put_rung("norm=weight,seed=1", 0, 50, 0.09, False)
+    assert [r["kept"] for r in st.rungs()] == [1, 0]
+    st.close()
+    page = build_report(tmp_path).read_text()
+    sel = page[page.index("Selection (successive halving)"):]
+    assert "norm=weight,seed=1" in sel and "stopped" in sel
+
+
+def test_a_cells_results_replace_what_the_store_held(tmp_path):
+    """A retrained run's result.json no longer holds the old model's final tests: neither does the store."""
+    st = _store(tmp_path, {"batch": {0: 0.02}})
+    assert KEY in st.finals()["norm=batch,seed=0"]
+    st.put_run({"cell_id": "norm=batch,seed=0", "labels": {"norm": "batch"}, "status": "done"}, None, {})
+    assert st.finals() == {} and st.db.execute("SELECT COUNT(*) FROM ladder").fetchone()[0] == 0
+    st.close()
