@@ -105,17 +105,6 @@ def test_failure_text_mentioning_nan_is_not_divergence(tmp_path):
     st.close()
 
 
-def test_selection_section_shows_the_rungs_a_pruning_runner_wrote(tmp_path):
-    st = _store(tmp_path, {"batch": {0: 0.02, 1: 0.03}, "weight": {0: 0.025, 1: 0.035}})
-    st.put_rung("norm=batch,seed=0", 0, 50, 0.05, True)
-    st.put_rung("norm=weight,seed=1", 0, 50, 0.09, False)
-    assert [r["kept"] for r in st.rungs()] == [1, 0]
-    st.close()
-    page = build_report(tmp_path).read_text()
-    sel = page[page.index("Selection (successive halving)"):]
-    assert "norm=weight,seed=1" in sel and "stopped" in sel
-
-
 def test_a_cells_results_replace_what_the_store_held(tmp_path):
     """A retrained run's result.json no longer holds the old model's final tests: neither does the store."""
     st = _store(tmp_path, {"batch": {0: 0.02}})

@@ -104,7 +104,6 @@ class Page:
         h += self.stability_section()
         h += self.samples_section()
         h += self.pairs_section()
-        h += selection_section(st)
         failed = [r for r in st.runs if r["status"] != "done"]
         if failed:
             h.append("<h2>Runs that did not finish</h2><ul>")
@@ -433,21 +432,6 @@ def comparisons_table(v: S.Verdict) -> List[str]:
         h.append(f"<tr><td class='l'>{e(c.a)} − {e(c.b)}</td><td>{c.test}</td><td>{c.n_a}, {c.n_b}</td>"
                  f"<td>{c.diff:+.5f}</td><td>{c.p:.3g}</td><td>{c.p_holm:.3g}</td>"
                  f"<td>{'yes' if c.significant else 'no'}</td><td>{need}</td></tr>")
-    h.append("</table>")
-    return h
-
-
-def selection_section(st: A.StudyResults) -> List[str]:
-    """Successive-halving selection (the store's ``rungs`` table), when a runner wrote it:
-    per rung, each cell's score and whether it went on."""
-    rungs = st.store.rungs()
-    if not rungs:
-        return []
-    h = ["<h2>Selection (successive halving)</h2><table><tr><th>rung</th><th>iteration</th>"
-         "<th class='l'>cell</th><th>score</th><th>kept</th></tr>"]
-    for r in rungs:
-        h.append(f"<tr><td>{r['rung']}</td><td>{r['iteration']}</td><td class='l'>{e(r['cell_id'])}</td>"
-                 f"<td>{_num(r['value'])}</td><td>{'yes' if r['kept'] else 'stopped'}</td></tr>")
     h.append("</table>")
     return h
 

@@ -10,8 +10,8 @@ Tables (schema version 2, ``PRAGMA user_version``):
 - ``ladder``: the final test's mean error at each z-step budget.
 - ``metrics``: every logged training number (iteration, key, value).
 - ``meta``: the study's settings and provenance (JSON values).
-- ``rungs``: successive-halving selection, one row per cell and rung (written by a runner
-  that prunes cells; the report shows a "Selection" section when it holds rows).
+- ``rungs`` / ``selection``: successive halving's decisions, written by ``study.selection``
+  (the report shows a "Selection" section when they hold rows).
 
 SQLite commits are atomic and durable, so a crash mid-study loses at most the cell that was
 running; each cell's raw files stay in its run directory and can be ingested again. A store
@@ -47,9 +47,6 @@ CREATE TABLE IF NOT EXISTS metrics (
   cell_id TEXT NOT NULL, iteration INTEGER NOT NULL, key TEXT NOT NULL, value REAL);
 CREATE INDEX IF NOT EXISTS metrics_cell ON metrics(cell_id, key);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS rungs (
-  cell_id TEXT NOT NULL, rung INTEGER NOT NULL, iteration INTEGER, value REAL, kept INTEGER,
-  PRIMARY KEY (cell_id, rung));
 """
 
 RUN_FIELDS = ["cell_id", "labels", "status", "error", "run_dir", "iterations", "best_running", "best_iteration",
@@ -118,13 +115,6 @@ class Store:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
-    def put_rung(self, cell_id: str, rung: int, iteration: int, value: float, kept: bool) -> None:
-        """One successive-halving decision: at ``rung`` (``iteration``) the cell scored ``value``
-        and was ``kept`` for the next rung or stopped."""
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO rungs VALUES (?,?,?,?,?)",
-                            (cell_id, int(rung), int(iteration), _num(value), int(bool(kept))))
-
     # ------------------------------------------------------------------ reading
     def runs(self, where: Optional[Dict[str, str]] = None) -> List[Dict]:
         cur = self.db.execute(f"SELECT {','.join(RUN_FIELDS)} FROM runs ORDER BY cell_id")
@@ -167,10 +157,6 @@ class Store:
     def meta(self, key: str, default=None):
         r = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(r[0]) if r else default
-
-    def rungs(self) -> List[Dict]:
-        cols = ["cell_id", "rung", "iteration", "value", "kept"]
-        return [dict(zip(cols, r)) for r in self.db.execute(f"SELECT {','.join(cols)} FROM rungs ORDER BY rung, cell_id")]
 
     def series(self, cell_id: str, key: str) -> List[tuple]:
         return self.db.execute("SELECT iteration, value FROM metrics WHERE cell_id = ? AND key = ? "
