@@ -50,7 +50,7 @@ def test_a_checkpoint_that_is_not_gannorms(run, content):
     ckpt = run / "checkpoints" / "latest.pt"
     if content == "text":
         ckpt.write_text("experiment notes\n")
-        needle = "not a checkpoint (not a file written by torch.save)"
+        needle = "is not a PyTorch checkpoint (not a torch.save file)"
     else:
         torch.save({"state_dict": {"w": torch.ones(2)}}, ckpt)
         needle = "not a gannorm checkpoint"

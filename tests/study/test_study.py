@@ -278,7 +278,7 @@ def test_a_cell_that_diverges_records_the_status_and_the_store_keeps_it(tmp_path
         def train(self):
             raise DivergedError("the loss went wrong at iteration 3")
 
-    monkeypatch.setattr(cell, "Trainer", Diverging)
+    monkeypatch.setattr(cell, "make_trainer", Diverging)
     cfg_path = tmp_path / "c.yaml"
     config_mod.save(config_mod.from_dict(TINY), cfg_path)
     run = tmp_path / "run"

@@ -26,6 +26,9 @@ from typing import List, Optional, Tuple
 
 from ..config import EvalConfig
 from ..errors import GannormError
+from ..metrics.extractors import validate_spec
+from ..metrics.fidelity import feature_metrics
+from ..registry import EXTRACTORS
 
 #: z-step budgets at which the final test records the mean error (up to its steps).
 LADDER = (25, 50, 100, 200, 500, 1000, 2000)
@@ -90,9 +93,6 @@ def quality_key(checkpoint: str, metric: str, extractor: str, n_gen: int, n_real
 
 def parse(spec) -> FinalTestSpec:
     """A study's ``final_test`` mapping -> spec, checking every name before anything runs."""
-    from ..metrics.extractors import EXTRACTORS, validate_spec
-    from ..metrics.fidelity import FIDELITY_METRICS
-
     spec = dict(spec or {})
     unknown = set(spec) - set(KEYS)
     if unknown:
@@ -114,9 +114,10 @@ def parse(spec) -> FinalTestSpec:
         raise GannormError(f"final_test.ladder must be a list of positive step counts, got {ladder!r}")
     out.ladder = tuple(sorted(set(ladder)))
     metrics = [m.lower() for m in _names(spec, "metrics", ())]
+    valid = feature_metrics()
     for m in metrics:
-        if m not in FIDELITY_METRICS:
-            raise GannormError(f"final_test.metrics: unknown metric {m!r}; valid: {', '.join(FIDELITY_METRICS)}")
+        if m not in valid:
+            raise GannormError(f"final_test.metrics: unknown metric {m!r}; valid: {', '.join(valid)}")
     out.metrics = tuple(dict.fromkeys(metrics))
     if "extractor" in spec:
         out.extractor = str(spec["extractor"])
