@@ -16,7 +16,7 @@ from . import cli
 @click.option("--jobs", "-j", default=1, show_default=True, help="Cells run at once (CPU threads are split among them).")
 @click.option("--threads", type=int, default=None, help="CPU threads per cell (default: cores / jobs).")
 @click.option("--retry-failed", is_flag=True, help="Run cells that failed before again.")
-@click.option("--dry-run", is_flag=True, help="Validate every cell and list them; run nothing.")
+@click.option("--dry-run", is_flag=True, help="Validate every cell, check that its data exists, list them; run nothing.")
 @click.option("--no-report", is_flag=True, help="Do not render the report at the end.")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool here; ray: Ray tasks (needs pip install 'gannorm[ray]').")
