@@ -22,7 +22,8 @@ from . import _TrainCommand, cli
                    "device and speed (each change is recorded in RUN_DIR/config_changes.yaml).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
-    """Train a GAN. CONFIG is a YAML file (optional: defaults train on the bundled data);
+    """Train a GAN. CONFIG is a YAML file (optional: the defaults train the paper's 100,000
+    iterations on the bundled data; configs/quickstart.yaml is a short run);
     OVERRIDES are key=value pairs, e.g. d_norm=batch train.iterations=500.
 
     With --resume RUN_DIR the run's own config.yaml is used (plus OVERRIDES, e.g. a larger
