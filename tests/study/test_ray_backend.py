@@ -55,8 +55,11 @@ def ray_local():
 
 def _rows(db):
     con = sqlite3.connect(db)
-    runs = con.execute("SELECT cell_id, labels, status, error, iterations, final_recon, final_steps, final_images, "
-                       "best_running, best_iteration, diversity, d_wins, worse_count FROM runs ORDER BY cell_id").fetchall()
+    runs = con.execute("SELECT cell_id, labels, status, error, iterations, best_running, best_iteration, diversity, "
+                       "d_wins, worse_count FROM runs ORDER BY cell_id").fetchall()
+    finals = con.execute("SELECT f.cell_id, f.key, f.steps, f.images, f.value FROM finals f "
+                         "ORDER BY f.cell_id, f.key").fetchall()
+    runs = [r + tuple(v for f in finals if f[0] == r[0] for v in f[2:]) for r in runs]  # each run with its final tests
     metrics = con.execute("SELECT cell_id, iteration, key, value FROM metrics WHERE key != 'it_per_s' "
                           "ORDER BY cell_id, iteration, key").fetchall()
     return runs, metrics

@@ -72,7 +72,7 @@ def test_unknown_axis_value_fails_before_any_run(tmp_path):
 
 
 def test_unknown_metric_or_extractor_fails_before_any_run_listing_valid_names(tmp_path):
-    with pytest.raises(GannormError, match=r"unknown metric 'fdi'; valid: fid, kid, is, pr"):
+    with pytest.raises(GannormError, match=r"unknown metric 'fdi'; valid: fid, is, kid, pr"):
         load_study(_write(tmp_path, {"d_norm": ["none"]}, final={"metrics": ["fdi"]}))
     with pytest.raises(GannormError, match=r"unknown feature extractor 'effnet'; valid: .*efficientnet_lite0"):
         load_study(_write(tmp_path, {"d_norm": ["none"]}, final={"metrics": ["fid"], "extractor": "effnet"}))
@@ -149,7 +149,7 @@ def test_tiny_study_end_to_end(trained):
     q = {m: (v, err) for m, v, err in db.execute("SELECT metric, value, error FROM finals WHERE "
                                                   "cell_id='data=ok,seed=0' AND kind='quality' AND checkpoint='best'")}
     assert q["fid"][0] is not None and q["fid"][1] is None
-    assert q["pr"][0] is None and "needs more than 3" in q["pr"][1]
+    assert q["pr"][0] is None and "precision/recall with k=3 needs at least 4" in q["pr"][1]
     n_metric_rows = db.execute("SELECT COUNT(*) FROM metrics WHERE cell_id='data=ok,seed=0' AND key='d_loss'").fetchone()[0]
     assert n_metric_rows == 4  # one per logged step
 
