@@ -54,11 +54,11 @@ def connected(address: Optional[str]) -> Iterator:
     """Ray, connected: to ``address``, to the instance this process already joined, or to a new
     local instance sized to the machine (stopped again on exit)."""
     ray = import_ray()
+    if address:  # an address the user named must answer, whatever this process joined before
+        check_reachable(address)
     if ray.is_initialized():
         yield ray
         return
-    if address:
-        check_reachable(address)
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                   configure_logging=True)
     try:
