@@ -36,6 +36,15 @@ def test_reads_decorators_calls_and_docstrings():
         NORMS.register("d", help="d help")(c)
         OTHER.register("e")(c)   # not a gannorm registry
     ''')
-    found = sorted(registry_index._registrations(ast.parse(src), {"NORMS", "LOSSES"}))
+    found = sorted(r[:3] for r in registry_index._registrations(ast.parse(src), {"NORMS", "LOSSES"}))
     assert found == [("LOSSES", "b", "given help"), ("NORMS", "a", "first line of A."),
                      ("NORMS", "c", "c's doc"), ("NORMS", "d", "d help")]
+
+
+def test_literal_attributes_equal_the_filled_registries():
+    """A trick's phase, read from the source, is the one its registration stores."""
+    import gannorm.plugins  # noqa: F401
+    from gannorm.registry import TRICKS
+
+    for n in TRICKS.names():
+        assert registry_index.literal_attr("TRICKS", n, "phase") == TRICKS.attr(n, "phase"), n

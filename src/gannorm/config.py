@@ -309,8 +309,8 @@ def _one_of(where: str, v: str, valid) -> None:
 
 #: arguments the model builders receive from the config's own fields, not from model.args
 MODEL_SUPPLIED = ("image_size", "channels", "z_dim", "base_features", "n_layers", "g_norm", "d_norm", "activation")
-#: arguments ``load_data`` gives a dataset builder from data.root / image_size / channels
-DATA_SUPPLIED = ("root", "image_size", "channels", "quiet")
+#: arguments ``load_data`` gives a dataset builder from data.root / image_size / channels / download
+DATA_SUPPLIED = ("root", "image_size", "channels", "quiet", "download")
 #: where the real images of eval.metrics come from
 REAL_SPLITS = ("train", "test", "all")
 

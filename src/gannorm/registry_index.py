@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from . import registry
 
@@ -46,7 +46,7 @@ def _register_call(node, variables) -> bool:
 
 
 def _registrations(tree: ast.Module, variables):
-    """(variable, name, help) of every ``VAR.register("name", help=...)`` at a module's top
+    """(variable, name, help, literal attributes) of every ``VAR.register("name", help=...)`` at a module's top
     level: decorating a definition, or called on one (``REG.register("x")(Builder)``)."""
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
     found = []  # (register call, the definition it registers)
@@ -60,21 +60,35 @@ def _registrations(tree: ast.Module, variables):
     for call, definition in found:
         given = [k.value for k in call.keywords if k.arg == "help"] or call.args[1:2]
         text = given[0].value if given and isinstance(given[0], ast.Constant) else _first_doc_line(definition)
-        yield call.func.value.id, call.args[0].value, text
+        literal = {k.arg: k.value.value for k in call.keywords
+                   if k.arg and k.arg != "help" and isinstance(k.value, ast.Constant)}
+        yield call.func.value.id, call.args[0].value, text, literal
 
 
 @functools.lru_cache(maxsize=1)
-def declared() -> Dict[str, Dict[str, str]]:
-    """{registry variable: {name: help}} for every registration in the plug-in modules."""
+def _index() -> Tuple[Dict[str, Dict[str, str]], Dict[str, Dict[str, Dict]]]:
+    """({registry variable: {name: help}}, {registry variable: {name: literal attributes}})."""
     variables = registry_variables()
-    out: Dict[str, Dict[str, str]] = {v: {} for v in variables}
+    helps: Dict[str, Dict[str, str]] = {v: {} for v in variables}
+    attrs: Dict[str, Dict[str, Dict]] = {v: {} for v in variables}
     for path in _plugin_files():
         src = path.read_text(encoding="utf-8")
         if ".register(" not in src:
             continue
-        for var, name, text in _registrations(ast.parse(src, str(path)), variables):
-            out[var][name] = text
-    return out
+        for var, name, text, literal in _registrations(ast.parse(src, str(path)), variables):
+            helps[var][name] = text
+            attrs[var][name] = literal
+    return helps, attrs
+
+
+def declared() -> Dict[str, Dict[str, str]]:
+    """{registry variable: {name: help}} for every registration in the plug-in modules."""
+    return _index()[0]
+
+
+def literal_attr(variable: str, name: str, key: str, default=None):
+    """An attribute given as a literal at registration (e.g. a trick's ``phase="d"``)."""
+    return _index()[1][variable].get(name, {}).get(key, default)
 
 
 def names(variable: str):

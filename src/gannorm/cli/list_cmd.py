@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 
+import sys
+
 import click
 
 from ..errors import GannormError
@@ -14,17 +16,25 @@ PHASES = {"d": "D step", "g": "G step", "both": "D and G steps", "model": "wraps
 @cli.command("list")
 @click.argument("kind", required=False)
 def list_cmd(kind):
-    """List the registered names (norms, losses, models, datasets, optimizers, metrics)."""
-    # read from the plug-ins' source: listing names needs no torch (gannorm.registry_index)
-    from ..registry_index import help_text, names
-
+    """List the registered names (norms, losses, models, datasets, optimizers, metrics, tricks)."""
     regs = {"norms": "NORMS", "losses": "LOSSES", "models": "MODELS", "datasets": "DATASETS",
             "optimizers": "OPTIMIZERS", "metrics": "METRICS", "tricks": "TRICKS"}
     if kind and kind not in regs:
         raise GannormError(f"unknown kind {kind!r}; valid: {', '.join(regs)}")
+    if "gannorm.plugins" in sys.modules:  # the registries are filled in this process: plug-ins of its own too
+        from .. import registry
+
+        def table(var):
+            reg = getattr(registry, var)
+            return [(n, reg.help(n), reg.attr(n, "phase")) for n in reg.names()]
+    else:  # read from the plug-ins' source: listing names needs no torch (gannorm.registry_index)
+        from ..registry_index import help_text, literal_attr, names
+
+        def table(var):
+            return [(n, help_text(var, n), literal_attr(var, n, "phase")) for n in names(var)]
     for k, var in regs.items():
         if kind and k != kind:
             continue
         click.echo(f"{k}:")
-        for n in names(var):
-            click.echo(f"  {n:22s} {help_text(var, n)}")
+        for n, text, phase in table(var):
+            click.echo(f"  {n:22s} {text}" + (f" [{PHASES[phase]}]" if phase in PHASES else ""))

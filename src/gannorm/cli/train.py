@@ -7,6 +7,7 @@ import click
 
 from .. import config as config_mod
 from ..errors import GannormError
+from ..utils.lock import LOCK_NAME
 
 from . import _TrainCommand, cli
 
@@ -57,7 +58,7 @@ def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
         try:
             trainer = make_trainer(cfg, root, quiet=quiet)
         except BaseException:
-            if not run_dir and not any(p.is_file() for p in root.rglob("*")):
+            if not run_dir and not any(p.is_file() and p.name != LOCK_NAME for p in root.rglob("*")):
                 shutil.rmtree(root)  # a run that never started leaves no numbered folder behind
             raise
     if not quiet and trainer.is_main:

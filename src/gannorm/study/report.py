@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from .. import config as config_mod
+from ..data import holdout_split, load_data
 from ..errors import GannormError
 from . import analysis as A
 from . import figures
@@ -462,8 +463,6 @@ def _real_grid(runs: List[Dict], path: Path) -> Optional[Path]:
     """A grid of real training images laid out like the runs' sample grids."""
     import torch
     from torchvision.utils import save_image
-
-    from ..data import holdout_split, load_data
 
     for r in runs:
         p = Path(r["run_dir"] or "") / "config.yaml"
