@@ -1,5 +1,17 @@
-import pytest
-import torch
+import atexit
+import os
+import shutil
+import tempfile
+
+# torch.compile's kernel cache defaults to one folder per user under /tmp, shared by every
+# process on the machine: a run killed mid-compile (or two compiling at once) can leave a
+# damaged .so there that later loads fail on. The suite compiles into a folder of its own.
+if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="gannorm-tests-inductor-")
+    atexit.register(shutil.rmtree, os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
