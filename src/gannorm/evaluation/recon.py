@@ -34,6 +34,7 @@ class FinalTest:
     summary: str  # the one line printed by the CLI
     json_path: Path
     figures: List[Path] = field(default_factory=list)
+    iteration: Optional[int] = None  # of the checkpoint scored
 
 
 def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = DEFAULT_CHECKPOINT,
@@ -86,4 +87,4 @@ def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = 
     summary = (f"{fig} ({len(idx)} held-out images, {steps} steps{f', best of {restarts + 1} starts' if restarts else ''}"
                f", {lg.which}, {device}) -> {path}")
     figures = plot_recon(g, imgs, res, path.parent, path.stem) if plot else []
-    return FinalTest(res, summary, path, figures)
+    return FinalTest(res, summary, path, figures, lg.iteration)

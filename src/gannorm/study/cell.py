@@ -75,7 +75,21 @@ def _loss(cfg):
     return LOSSES.build(cfg.train.loss, **(cfg.train.loss_args or {}))
 
 
-def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict) -> Dict:
+class _RunImages:
+    """The run's real images at G's size, read once per cell (the pairs of every checkpoint
+    and the diversity use the same data)."""
+
+    def __init__(self, run_dir: Path, cfg):
+        self.run_dir, self.cfg, self._data = run_dir, cfg, None
+
+    @property
+    def data(self):
+        if self._data is None:
+            self._data = load_real_images(open_generator(self.run_dir, "latest").spec, self.cfg)
+        return self._data
+
+
+def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict, images: _RunImages) -> Dict:
     steps = spec.steps_for(cfg)
     run = RunDir(run_dir)
     sc = resolve_checkpoint(asked, run.best.exists(), run.latest.exists())
@@ -91,22 +105,16 @@ def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict) -> D
     ft = final_recon_test(run_dir, steps=steps, checkpoint=sc.used, n_images=spec.images)
     kept, dropped = spec.budgets(steps)
     entry.update(recon=ft.result.mean, n_images=int(ft.result.per_image.numel()),
-                 checkpoint_iteration=json.loads(Path(ft.json_path).read_text())["iteration"],
+                 checkpoint_iteration=ft.iteration,
                  ladder={str(b): float(ft.result.curve[b]) for b in kept},
                  dropped_budgets=dropped, seconds=time.perf_counter() - t0, json=str(ft.json_path))
-    _save_pairs(run_dir, sc.used, ft.result.z[:PAIRS], cfg)
+    _save_pairs(run_dir, sc.used, ft.result.z[:PAIRS], cfg, images)
     return entry
 
 
-def _generator_and_data(run_dir: Path, checkpoint: str, cfg, ema: bool):
-    """G of a checkpoint (rebuilt from its own description) and the run's images at G's size."""
-    lg = open_generator(run_dir, checkpoint, ema=ema)
-    return lg.G, load_real_images(lg.spec, cfg)
-
-
-def _save_pairs(run_dir: Path, checkpoint: str, z: torch.Tensor, cfg) -> None:
+def _save_pairs(run_dir: Path, checkpoint: str, z: torch.Tensor, cfg, images: _RunImages) -> None:
     """The first held-out images and their reconstructions, for the report's labelled pairs."""
-    g, data = _generator_and_data(run_dir, checkpoint, cfg, ema=False)
+    g, data = open_generator(run_dir, checkpoint, ema=False).G, images.data
     split = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed)
     real = np.ascontiguousarray(data.images[split.final_test[:len(z)]])
     with torch.no_grad():
@@ -149,9 +157,9 @@ def _quality(run_dir: Path, spec: FinalTestSpec, asked: str, metrics: List[str])
     return out
 
 
-def _diversity(run_dir: Path, cfg, n: int) -> float:
+def _diversity(run_dir: Path, cfg, n: int, images: _RunImages) -> float:
     """Diversity of the final (EMA) generator against real training images, both on [0,1]."""
-    g, data = _generator_and_data(run_dir, "latest", cfg, ema=True)
+    g, data = open_generator(run_dir, "latest", ema=True).G, images.data
     with torch.no_grad():
         z = torch.randn(n, g.z_dim, generator=torch.Generator().manual_seed(0))
         lo, hi = getattr(g, "output_range", (0.0, 1.0))
@@ -183,10 +191,11 @@ def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = Non
         _write(run_dir, res)
         raise
     finals = res["finals"]
+    images = _RunImages(run_dir, cfg)
     for asked in spec.checkpoints:
         key = recon_key(asked, spec.steps_for(cfg), spec.images)
         if "recon" not in finals.get(key, {}):
-            finals[key] = _recon(run_dir, spec, cfg, asked, finals)
+            finals[key] = _recon(run_dir, spec, cfg, asked, finals, images)
             _write(run_dir, res)  # each finished test is kept even if a later one is interrupted
         missing = [m for m in spec.metrics
                    if "value" not in finals.get(quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real), {})]
@@ -194,7 +203,7 @@ def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = Non
             finals.update(_quality(run_dir, spec, asked, missing))
             _write(run_dir, res)
     if res.get("diversity") is None:
-        res["diversity"] = _diversity(run_dir, cfg, diversity_samples)
+        res["diversity"] = _diversity(run_dir, cfg, diversity_samples, images)
     res.update(status="done", cell_seconds=time.perf_counter() - t0)
     _write(run_dir, res)
     return res
