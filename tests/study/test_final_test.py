@@ -38,3 +38,28 @@ def test_a_final_result_of_an_earlier_gannorm_gets_its_ladder_from_the_curve():
     assert key == "recon|best|steps=200|images=500"
     assert e["ladder"] == {"25": curve[25], "50": curve[50], "100": curve[100], "200": curve[200]}
     assert e["checkpoint_used"] == "latest" and "no best checkpoint" in e["note"]
+
+
+def test_best_and_latest_of_one_iteration_are_scored_once(train_tiny_run, tmp_path, monkeypatch):
+    """A run whose best running test is its last iteration has best.pt and latest.pt with the
+    same weights: the second checkpoint name reuses the first score and says why."""
+    from gannorm import config as config_mod
+    from gannorm.study import cell
+    from gannorm.training import RunDir
+
+    run = tmp_path / "run"
+    train_tiny_run(run, "train.iterations=4", "eval.test_interval=4", "eval.test_steps=2",
+                   "train.checkpoint_every=4")
+    assert RunDir(run).best.exists() and RunDir(run).latest.exists()
+    calls = []
+    real = cell.final_recon_test
+    monkeypatch.setattr(cell, "final_recon_test", lambda *a, **k: calls.append(k["checkpoint"]) or real(*a, **k))
+    cfg = config_mod.load(run / "config.yaml", [])
+    spec = FinalTestSpec(steps=3, images=8, checkpoints=("best", "latest"), ladder=(2,))
+    images = cell._RunImages(run, cfg)
+    have = {}
+    have["b"] = cell._recon(run, spec, cfg, "best", have, images)
+    have["l"] = cell._recon(run, spec, cfg, "latest", have, images)
+    assert calls == ["best"]
+    assert have["l"]["recon"] == have["b"]["recon"] and have["l"]["checkpoint_used"] == "latest"
+    assert have["l"]["checkpoint_iteration"] == 4 and "both iteration 4: scored once" in have["l"]["note"]

@@ -97,10 +97,14 @@ def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict, imag
              "steps": steps, "images": spec.images}
     if sc.used is None:
         return entry
-    same = next((e for e in have.values() if e.get("kind") == "recon" and e.get("checkpoint_used") == sc.used
-                 and e.get("steps") == steps and e.get("images") == spec.images and "recon" in e), None)
-    if same:  # the other checkpoint name resolved to the same file: no need to score it twice
-        return {**same, "checkpoint": asked, "note": sc.note}
+    iteration = int(load_checkpoint(run.best if sc.used == "best" else run.latest)["iteration"])
+    same = next((e for e in have.values() if e.get("kind") == "recon" and "recon" in e
+                 and e.get("steps") == steps and e.get("images") == spec.images
+                 and (e.get("checkpoint_used") == sc.used or e.get("checkpoint_iteration") == iteration)), None)
+    if same:  # the same file, or best.pt and latest.pt of one iteration (the same weights): score once
+        note = sc.note or ("" if same.get("checkpoint_used") == sc.used else
+                           f"best and latest are both iteration {iteration}: scored once")
+        return {**same, "checkpoint": asked, "checkpoint_used": sc.used, "note": note}
     t0 = time.perf_counter()
     ft = final_recon_test(run_dir, steps=steps, checkpoint=sc.used, n_images=spec.images)
     kept, dropped = spec.budgets(steps)
