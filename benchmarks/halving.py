@@ -1,14 +1,19 @@
 """Successive halving vs the full grid on the same study: the winner of each and the training
 iterations each used, measured in one run.
 
-Study: DCGAN on the 2,500 bundled Fashion-MNIST images, --methods of {none, batch, weight,
-spectral D} normalization x --seeds seeds, --iterations each. The full grid trains every cell
-to the end; halving (Ray Tune ASHA, keep 1/2, first rung --first-rung iterations, judged on
-the running reconstruction error averaged over a method's seeds) stops the rest early. The
+Study: DCGAN on the 2,500 bundled Fashion-MNIST images, the first --methods of {none, batch,
+weight, spectral D, layer, spectral_strict D, bssn D, group, instance} normalization x --seeds
+seeds, --iterations each. The full grid trains every cell to the end; halving (Ray Tune ASHA,
+keep --keep, first rung --first-rung iterations, judged on the running reconstruction error
+averaged over a method's seeds) stops the rest early. ASHA decides each method when it reaches
+a rung, against those already there (the first one there always goes on), so its saving grows
+with the number of methods; give every method its share of the CPUs (--cpus-per-cell
+CPUS/METHODS) so that all reach a rung together. The
 winner of each is the method with the lowest mean final-test reconstruction error over its
 seeds among the cells that finished. Target: the same winner with <= 40% of the iterations.
 
-    python benchmarks/halving.py [--iterations 400] [--first-rung 50] [--seeds 2] [--methods 4] [--cpus-per-cell 1]
+    python benchmarks/halving.py [--iterations 400] [--first-rung 50] [--seeds 2] [--methods 4] [--keep 0.5]
+                                 [--cpus-per-cell 1]
 """
 from __future__ import annotations
 
@@ -23,18 +28,27 @@ from pathlib import Path
 
 import yaml
 
+from gannorm.study.store import Store
+
 NORMS = {"none": {"g_norm": "none", "d_norm": "none"}, "batch": {"g_norm": "batch", "d_norm": "batch"},
-         "weight": {"g_norm": "weight", "d_norm": "weight"}, "spectral": {"g_norm": "none", "d_norm": "spectral"}}
+         "weight": {"g_norm": "weight", "d_norm": "weight"}, "spectral": {"g_norm": "none", "d_norm": "spectral"},
+         "layer": {"g_norm": "layer", "d_norm": "layer"}, "spectral_strict": {"g_norm": "none", "d_norm": "spectral_strict"},
+         "bssn": {"g_norm": "none", "d_norm": "bssn"}, "group": {"g_norm": "group", "d_norm": "group"},
+         "instance": {"g_norm": "instance", "d_norm": "instance"}}
 
 
 def winner(db: Path):
-    rows = sqlite3.connect(db).execute("SELECT labels, status, final_recon, iterations FROM runs").fetchall()
-    by = {}
-    for labels, status, final, _ in rows:
-        if status == "done" and final is not None:
-            by.setdefault(yaml.safe_load(labels)["norm"], []).append(final)
+    """(method with the lowest mean final recon over its finished seeds, those means, iterations trained)."""
+    store = Store(db)
+    finals, by = store.finals(), {}
+    runs = store.runs()
+    for r in runs:
+        f = [e["value"] for e in finals.get(r["cell_id"], {}).values() if e["kind"] == "recon" and e["value"] is not None]
+        if r["status"] == "done" and f:
+            by.setdefault(r["labels"]["norm"], []).append(f[0])
+    store.close()
     means = {m: statistics.mean(v) for m, v in by.items()}
-    return min(means, key=means.get), means, sum(r[3] or 0 for r in rows)
+    return min(means, key=means.get), means, sum(r["iterations"] or 0 for r in runs)
 
 
 def main():
@@ -42,7 +56,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=400)
     ap.add_argument("--first-rung", type=int, default=50)
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--methods", type=int, default=4, choices=range(2, 5))
+    ap.add_argument("--methods", type=int, default=4, choices=range(2, len(NORMS) + 1))
+    ap.add_argument("--keep", type=float, default=0.5, help="fraction kept at each rung: 1/2, 1/3, ...")
+    ap.add_argument("--workdir", help="keep the two studies here (default: a temporary folder)")
     ap.add_argument("--cpus-per-cell", type=float, default=1)
     a = ap.parse_args()
     spec = {"name": "halving-bench", "base": {
@@ -53,9 +69,11 @@ def main():
         "eval": {"test_interval": a.first_rung, "test_steps": 30}},
         "axes": {"norm": dict(list(NORMS.items())[:a.methods]), "train.seed": list(range(a.seeds))},
         "final_test": {"steps": 50, "images": 200}, "diversity_samples": 64,
-        "halving": {"first_rung": a.first_rung, "keep": 0.5}}
+        "halving": {"first_rung": a.first_rung, "keep": a.keep}}
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = a.workdir or tmp
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         p = Path(tmp) / "study.yaml"
         p.write_text(yaml.safe_dump(spec))
         for name, extra in (("full grid", []), ("halving", ["--halving"])):
@@ -72,10 +90,11 @@ def main():
                                     "ORDER BY iteration, rank").fetchall()
     print(f"study: DCGAN f16 on the bundled Fashion-MNIST (2,500 images), {a.methods} methods x {a.seeds} seeds, "
           f"{a.iterations} iterations; final test = 50 z-steps on 200 held-out images (MSE per pixel on [0,1]); "
-          f"halving: ASHA keep 1/2, first rung {a.first_rung}, mean running recon over seeds")
-    print(f"{'strategy':10s} {'winner':8s} {'iterations':>10s} {'seconds':>8s}  mean final recon per finished method")
+          f"halving: ASHA keep 1/{round(1 / a.keep)}, first rung {a.first_rung}, mean running recon over seeds; "
+          f"{a.cpus_per_cell} CPU per trial")
+    print(f"{'strategy':10s} {'winner':15s} {'iterations':>10s} {'seconds':>8s}  mean final recon per finished method")
     for name, (w, means, its, secs) in out.items():
-        print(f"{name:10s} {w:8s} {its:10d} {secs:8.0f}  " + ", ".join(f"{m} {v:.5f}" for m, v in sorted(means.items())))
+        print(f"{name:10s} {w:15s} {its:10d} {secs:8.0f}  " + ", ".join(f"{m} {v:.5f}" for m, v in sorted(means.items())))
     print("halving rungs (iteration, method, mean running recon, rank, decision):")
     for it, m, v, rank, of, d in rungs:
         print(f"  {it:5d} {m:16s} {v if v is not None else float('nan'):.5f} {rank}/{of} {d}")
