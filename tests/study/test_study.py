@@ -260,7 +260,9 @@ def test_study_of_an_earlier_gannorm_is_migrated_and_rescored(trained, tmp_path)
     res = json.loads((out / "runs" / "data=ok,seed=0" / "result.json").read_text())
     assert res["version"] == 2 and res["d_wins"] is False  # recomputed with the hinge loss's own criterion
     assert {"recon|best|steps=3|images=8", "recon|latest|steps=3|images=8"} <= set(res["finals"])
-    assert "Best-running checkpoint vs last checkpoint" in build_report(out).read_text()
+    page = build_report(out).read_text()
+    assert "Best-running checkpoint vs last checkpoint" in page
+    assert "Scored on the best checkpoint: " in page and "Scored on the latest checkpoint instead: " in page
 
 
 def test_a_cell_that_diverges_records_the_status_and_the_store_keeps_it(tmp_path, monkeypatch):

@@ -8,6 +8,10 @@ from . import analysis as A
 from . import statistics as S
 
 
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
 def fmt_ci(s: S.Summary) -> str:
     return "–" if s.ci is None else f"[{s.ci[0]:.5f}, {s.ci[1]:.5f}]"
 
@@ -76,7 +80,8 @@ def recommend(v: S.Verdict, rows: List["A.MethodRow"], budgets: Optional["A.Budg
         f"{r.failed} failed" if r.failed else "",
         f"{r.collapsed} collapsed" if r.collapsed else "",
         f"D won outright in {r.d_wins}" if r.d_wins else "",
-        f"running error worsened {r.worse} times" if r.worse else "") if x) for r in rows]
+        f"running error rose by more than 10% {_times(r.worse)} (all its seeds together)" if r.worse else "")
+        if x) for r in rows]
     unstable = [u for u, r in zip(unstable, rows) if r.diverged or r.failed or r.collapsed or r.d_wins or r.worse]
     out.append("Stability: " + ("; ".join(unstable) if unstable else "no run diverged, collapsed or let D win outright")
                + ".")

@@ -125,7 +125,12 @@ class Page:
         for panel in st.panels:
             v = self.verdicts[(panel, c)]
             where = f"On {e(panel)}: " if st.panel_key else ""
+            if len(self.ckpts) > 1:
+                where += f"Scored on the {c} checkpoint: "
             h.append(f"<p>{where}{e(recommend(v, self.rows[panel], self.budgets[(panel, c)], self.caveats()))}</p>")
+            for other in self.ckpts[1:]:  # the same runs judged on another checkpoint: its verdict in one line
+                h.append(f"<p>Scored on the {e(other)} checkpoint instead: "
+                         f"{e(verdict_sentence(self.verdicts[(panel, other)]))}</p>")
         h.append("</div>")
         return h
 
