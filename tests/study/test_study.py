@@ -263,6 +263,7 @@ def test_study_of_an_earlier_gannorm_is_migrated_and_rescored(trained, tmp_path)
     page = build_report(out).read_text()
     assert "Best-running checkpoint vs last checkpoint" in page
     assert "Scored on the best checkpoint: " in page and "Scored on the latest checkpoint instead: " in page
+    assert "running test: lowest" in page and "running test: last" in page  # the figure that goes with each checkpoint
 
 
 def test_a_cell_that_diverges_records_the_status_and_the_store_keeps_it(tmp_path, monkeypatch):

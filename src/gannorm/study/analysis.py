@@ -218,6 +218,15 @@ def method_row(study: StudyResults, method: str, runs: List[Dict]) -> MethodRow:
         S.summarise(fin).mean)
 
 
+def running_value(study: StudyResults, run: Dict, checkpoint: str) -> Optional[float]:
+    """The running test's figure that goes with a checkpoint: the lowest running error for
+    ``best`` (the test that chose best.pt), the last one for ``latest``."""
+    if checkpoint == "best":
+        return run["best_running"]
+    s = study.store.series(run["cell_id"], "recon_running")
+    return s[-1][1] if s else None
+
+
 def running_vs_final(study: StudyResults, checkpoint: str):
     """Spearman's rho between the running test and the final test over every finished run:
     for ``best``, the lowest running error (the one that chose best.pt); for ``latest``,
@@ -227,12 +236,7 @@ def running_vs_final(study: StudyResults, checkpoint: str):
         f = study.final(r, checkpoint) if r["status"] == "done" else None
         if not f or f["value"] is None:
             continue
-        if checkpoint == "best":
-            x = r["best_running"]
-        else:
-            s = study.store.series(r["cell_id"], "recon_running")
-            x = s[-1][1] if s else None
-        xs.append(x)
+        xs.append(running_value(study, r, checkpoint))
         ys.append(f["value"])
     return S.spearman(xs, ys)
 

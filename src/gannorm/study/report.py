@@ -231,7 +231,7 @@ class Page:
                 qh = "".join(f"<th>{QUALITY_LABELS[m]} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
                              for m in quality)
                 h.append("<table><tr><th class='l'>method</th><th>runs done / total</th><th>mean ± std</th>"
-                         f"<th>95% CI</th>{qh}<th>running test: lowest</th><th>train time / run</th>"
+                         f"<th>95% CI</th>{qh}<th>running test: {'lowest' if c == 'best' else 'last'}</th><th>train time / run</th>"
                          "<th>it/s</th><th>final test time / run</th><th class='l'>scored checkpoint</th></tr>")
                 for row in self.rows[panel]:
                     s = v.summaries[row.method]
@@ -243,7 +243,7 @@ class Page:
                     used = self._used(row.runs, c)
                     h.append(f"<tr{cls}><td class='l'>{e(row.method)}{mark}</td><td>{row.n_done} / {len(row.runs)}"
                              f"</td><td>{_mean_std(s)}</td><td>{fmt_ci(s)}</td>{qcells}"
-                             f"<td>{_mean_std(S.summarise([r['best_running'] for r in row.runs]))}</td>"
+                             f"<td>{_mean_std(S.summarise([A.running_value(st, r, c) for r in row.runs]))}</td>"
                              f"<td>{fmt_seconds(row.train_seconds)}</td><td>{_num(row.it_per_s, 1)}</td>"
                              f"<td>{fmt_seconds(row.final_seconds)}</td><td class='l'>{e(used)}</td></tr>")
                 h.append("</table>")
