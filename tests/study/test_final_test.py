@@ -46,6 +46,7 @@ def test_best_and_latest_of_one_iteration_are_scored_once(train_tiny_run, tmp_pa
     from gannorm import config as config_mod
     from gannorm.study import cell
     from gannorm.training import RunDir
+    from gannorm.training.checkpoint import load_checkpoint
 
     run = tmp_path / "run"
     train_tiny_run(run, "train.iterations=4", "eval.test_interval=4", "eval.test_steps=2",
@@ -58,8 +59,11 @@ def test_best_and_latest_of_one_iteration_are_scored_once(train_tiny_run, tmp_pa
     spec = FinalTestSpec(steps=3, images=8, checkpoints=("best", "latest"), ladder=(2,))
     images = cell._RunImages(run, cfg)
     have = {}
-    have["b"] = cell._recon(run, spec, cfg, "best", have, images)
-    have["l"] = cell._recon(run, spec, cfg, "latest", have, images)
+    iterations = cell._checkpoint_iterations(cell._training(cfg, run, {}))  # a finished run: no training
+    on_disk = {c: int(load_checkpoint(getattr(RunDir(run), c))["iteration"]) for c in ("best", "latest")}
+    assert iterations == on_disk == {"best": 4, "latest": 4}  # the figures name the checkpoints' own iterations
+    have["b"] = cell._recon(run, spec, cfg, "best", have, images, iterations)
+    have["l"] = cell._recon(run, spec, cfg, "latest", have, images, iterations)
     assert calls == ["best"]
     assert have["l"]["recon"] == have["b"]["recon"] and have["l"]["checkpoint_used"] == "latest"
     assert have["l"]["checkpoint_iteration"] == 4 and "both iteration 4: scored once" in have["l"]["note"]

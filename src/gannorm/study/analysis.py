@@ -218,6 +218,10 @@ def method_row(study: StudyResults, method: str, runs: List[Dict]) -> MethodRow:
         S.summarise(fin).mean)
 
 
+#: which running-test figure goes with each checkpoint (see ``running_value``)
+RUNNING_FIGURE = {"best": "lowest", "latest": "last"}
+
+
 def running_value(study: StudyResults, run: Dict, checkpoint: str) -> Optional[float]:
     """The running test's figure that goes with a checkpoint: the lowest running error for
     ``best`` (the test that chose best.pt), the last one for ``latest``."""

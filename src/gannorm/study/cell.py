@@ -89,7 +89,14 @@ class _RunImages:
         return self._data
 
 
-def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict, images: _RunImages) -> Dict:
+def _checkpoint_iterations(res: Dict) -> Dict[str, Optional[int]]:
+    """The iteration of each checkpoint, from the training figures: latest.pt is the last
+    iteration trained; best.pt was written by the first running test with the lowest error."""
+    return {"best": res.get("best_iteration"), "latest": res.get("iterations")}
+
+
+def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict, images: _RunImages,
+           iterations: Dict[str, Optional[int]]) -> Dict:
     steps = spec.steps_for(cfg)
     run = RunDir(run_dir)
     sc = resolve_checkpoint(asked, run.best.exists(), run.latest.exists())
@@ -97,10 +104,11 @@ def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict, imag
              "steps": steps, "images": spec.images}
     if sc.used is None:
         return entry
-    iteration = int(load_checkpoint(run.best if sc.used == "best" else run.latest)["iteration"])
+    iteration = iterations.get(sc.used)
     same = next((e for e in have.values() if e.get("kind") == "recon" and "recon" in e
                  and e.get("steps") == steps and e.get("images") == spec.images
-                 and (e.get("checkpoint_used") == sc.used or e.get("checkpoint_iteration") == iteration)), None)
+                 and (e.get("checkpoint_used") == sc.used
+                      or (iteration is not None and e.get("checkpoint_iteration") == iteration))), None)
     if same:  # the same file, or best.pt and latest.pt of one iteration (the same weights): score once
         note = sc.note or ("" if same.get("checkpoint_used") == sc.used else
                            f"best and latest are both iteration {iteration}: scored once")
@@ -199,7 +207,7 @@ def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = Non
     for asked in spec.checkpoints:
         key = recon_key(asked, spec.steps_for(cfg), spec.images)
         if "recon" not in finals.get(key, {}):
-            finals[key] = _recon(run_dir, spec, cfg, asked, finals, images)
+            finals[key] = _recon(run_dir, spec, cfg, asked, finals, images, _checkpoint_iterations(res))
             _write(run_dir, res)  # each finished test is kept even if a later one is interrupted
         missing = [m for m in spec.metrics
                    if "value" not in finals.get(quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real), {})]

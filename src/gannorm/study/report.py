@@ -231,7 +231,8 @@ class Page:
                 qh = "".join(f"<th>{QUALITY_LABELS[m]} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
                              for m in quality)
                 h.append("<table><tr><th class='l'>method</th><th>runs done / total</th><th>mean ± std</th>"
-                         f"<th>95% CI</th>{qh}<th>running test: {'lowest' if c == 'best' else 'last'}</th><th>train time / run</th>"
+                         f"<th>95% CI</th>{qh}<th>running test: {A.RUNNING_FIGURE[c]}</th>"
+                         "<th>train time / run</th>"
                          "<th>it/s</th><th>final test time / run</th><th class='l'>scored checkpoint</th></tr>")
                 for row in self.rows[panel]:
                     s = v.summaries[row.method]
