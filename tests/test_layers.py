@@ -20,6 +20,7 @@ LAYERS = {
     "errors": 0,                      # the error type
     "utils": 1,                       # atomic file writes, directory locks, progress bars
     "registry": 1, "hooks": 1,        # name -> builder tables; the step-hook protocol of losses and tricks
+    "outcomes": 2,                    # how a run or study cell ended, and what it means for a verdict
     "config": 2,                      # typed settings; validation asks the registries
     "registry_index": 2,              # the registered names read from the plug-ins' source (no torch)
     "nn": 3, "models": 3, "losses": 3, "tricks": 3, "data": 3, "metrics": 3,  # plug-ins, pure metrics
