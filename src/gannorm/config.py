@@ -349,7 +349,7 @@ def check_norm_roles(mc: ModelConfig) -> None:
 def validate(cfg: Config) -> None:
     """Check every name and option dictionary against its registry, every number against its range.
 
-    The registries must be filled (``import gannorm.plugins``); nothing is built or loaded.
+    The registries fill themselves from the installed plug-ins on first use; nothing is built or loaded.
     """
     DATASETS.get(cfg.data.name)
     MODELS.get(cfg.model.name)

@@ -14,16 +14,74 @@ at registration and read back with ``attr`` / ``having``, never name lists kept 
 - losses and tricks: ``inner_gradient``; tricks: ``phase`` (where it acts: ``"d"``, the D
   step; ``"g"``, the G step; ``"both"``; ``"model"``, it wraps G or D at set-up).
 
-The registries are filled by importing the plug-in packages (``gannorm.plugins`` imports
-them all); config validation only asks them.
+The registries fill themselves on first use: the first lookup imports every module named in
+the ``gannorm.plugins`` entry-point group (:data:`ENTRY_POINT_GROUP`), the standard mechanism
+of Python packaging. gannorm names its own ``gannorm.plugins`` module there (pyproject.toml),
+and a package of one's own adds its module the same way::
+
+    [project.entry-points."gannorm.plugins"]
+    my_metrics = "my_package.metrics"
+
+so its entries reach ``gannorm list``, config validation, ``gannorm eval`` and the study cells
+(separate processes) without any import in user code.
 """
 from __future__ import annotations
 
 import difflib
 import inspect
+from importlib import metadata
 from typing import Any, Callable, Dict, Iterable, Iterator, List
 
 from .errors import GannormError
+
+
+#: the entry-point group whose modules register plug-ins (gannorm's own included)
+ENTRY_POINT_GROUP = "gannorm.plugins"
+#: the distribution whose entry point is the package's built-in plug-ins
+OWN_DISTRIBUTION = "gannorm"
+
+
+def plugin_entry_points(external_only: bool = False) -> list:
+    """The installed entry points of :data:`ENTRY_POINT_GROUP`, gannorm's own first;
+    ``external_only``: those of other distributions."""
+    eps = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    own = [ep for ep in eps if _distribution(ep) == OWN_DISTRIBUTION]
+    others = [ep for ep in eps if _distribution(ep) != OWN_DISTRIBUTION]
+    return others if external_only else own + others
+
+
+def _distribution(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return (getattr(dist, "name", None) or "").lower().replace("_", "-")
+
+
+class PluginLoader:
+    """Imports every module of the entry-point group once, on the first lookup of any registry.
+
+    A lookup made while the modules are being imported (a plug-in asking a registry at import
+    time) sees what is registered so far instead of starting the import again."""
+
+    def __init__(self):
+        self.state = "empty"  # empty -> loading -> done
+
+    def ensure(self) -> None:
+        if self.state != "empty":
+            return
+        self.state = "loading"
+        try:
+            for ep in plugin_entry_points():
+                try:
+                    ep.load()
+                except Exception as e:  # a broken third-party plug-in: name it, in one line
+                    raise GannormError(f"the gannorm plug-in {ep.name!r} ({ep.value}) failed to import: "
+                                       f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; "
+                                       f"fix or uninstall it") from e
+        finally:
+            self.state = "done"
+
+
+#: the one loader every registry asks before a lookup
+PLUGINS = PluginLoader()
 
 
 class Registry:
@@ -59,12 +117,14 @@ class Registry:
             d.pop(name, None)
 
     def get(self, name: str) -> Callable[..., Any]:
+        PLUGINS.ensure()
         try:
             return self._items[name]
         except (KeyError, TypeError):
             if not self._items:
-                raise GannormError(f"no {self.kind} is registered; import gannorm.plugins first "
-                                   f"(it fills the registries)") from None
+                raise GannormError(f"no {self.kind} is registered: gannorm's plug-ins were not found "
+                                   f"(install the package with `pip install -e .`, or import "
+                                   f"gannorm.plugins first)") from None
             close = difflib.get_close_matches(str(name), self._items, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise GannormError(
@@ -78,6 +138,7 @@ class Registry:
 
     def having(self, key: str, value: Any = True) -> List[str]:
         """Names whose attribute ``key`` equals ``value``, sorted."""
+        PLUGINS.ensure()
         return [n for n in self.names() if key in self._attrs[n] and self._attrs[n][key] == value]
 
     def options(self, name: str, supplied: Iterable[str] = ()) -> List[str] | None:
@@ -123,12 +184,15 @@ class Registry:
         return builder(*args, **kwargs)
 
     def names(self) -> List[str]:
+        PLUGINS.ensure()
         return sorted(self._items)
 
     def help(self, name: str) -> str:
+        PLUGINS.ensure()
         return self._help.get(name, "")
 
     def __contains__(self, name: str) -> bool:
+        PLUGINS.ensure()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:

@@ -21,8 +21,11 @@ def list_cmd(kind):
             "optimizers": "OPTIMIZERS", "metrics": "METRICS", "tricks": "TRICKS"}
     if kind and kind not in regs:
         raise GannormError(f"unknown kind {kind!r}; valid: {', '.join(regs)}")
-    if "gannorm.plugins" in sys.modules:  # the registries are filled in this process: plug-ins of its own too
-        from .. import registry
+    from .. import registry
+
+    # the live registries when this process filled them or another package adds plug-ins (whose
+    # registrations only their import reveals); else the source index, which needs no torch
+    if "gannorm.plugins" in sys.modules or registry.plugin_entry_points(external_only=True):
 
         def table(var):
             reg = getattr(registry, var)
