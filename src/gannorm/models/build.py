@@ -13,4 +13,7 @@ def build_models(cfg: ModelConfig, image_size: int, channels: int):
     g, d = MODELS.build(cfg.name, image_size=image_size, channels=channels, z_dim=cfg.z_dim,
                         base_features=cfg.base_features, n_layers=cfg.n_layers, g_norm=g_norm,
                         d_norm=d_norm, activation=cfg.activation, **cfg.args)
-    return g, d_norm.wrap(d)
+    d = d_norm.wrap(d)
+    # which norm each network was built with: its registered preparation step (nn.prepare) asks
+    g.norm_name, d.norm_name = cfg.g_norm, cfg.d_norm
+    return g, d

@@ -193,7 +193,24 @@ class GroupNorm(Norm):
         return nn.GroupNorm(g, channels, eps=self.eps)
 
 
-@NORMS.register("virtual_batch", help="virtual batch norm with a fixed reference batch (Salimans et al. 2016)")
+def prepare_reference(net: nn.Module, ctx) -> None:
+    """Preparation step of virtual batch norm (``gannorm.nn.prepare``): fix the network's
+    reference batch once, z for G and real training images for D (Salimans et al. 2016)."""
+    n = next((getattr(m, "reference_size", 64) for m in net.modules() if isinstance(m, VirtualBatchNorm)), None)
+    if n is None:
+        return
+    if ctx.role == "g":
+        batch = torch.randn(n, ctx.G.z_dim, generator=ctx.generator)
+    elif ctx.reference is None:
+        raise GannormError("D has virtual batch norm, which needs a reference batch of real images; "
+                           "pass prepare_norms(G, D, reference_images(images, indices, out_range))")
+    else:
+        batch = ctx.reference(n, ctx.generator)
+    set_reference(net, batch.to(next(net.parameters()).device))
+
+
+@NORMS.register("virtual_batch", help="virtual batch norm with a fixed reference batch (Salimans et al. 2016)",
+                prepare=prepare_reference)
 class VirtualBatch(Norm):
     """The first VBN layer built holds the network's reference input (so checkpoints have it)."""
 

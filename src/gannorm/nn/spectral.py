@@ -35,6 +35,7 @@ from ..errors import GannormError
 from ..registry import NORMS
 from .norms import Norm
 from .precision import eager_under_compile, full_precision
+from .prepare import eval_mode
 
 #: power iterations run once when the vectors are created, so the first forward already
 #: has a good sigma (torch's spectral_norm does the same with 15)
@@ -284,9 +285,19 @@ class Spectral(_LayerwiseNorm):
         return spectral_norm(layer, n_power_iterations=self.n_power_iterations, eps=self.eps)
 
 
+def prepare_shapes(net: nn.Module, ctx) -> None:
+    """Preparation step of strict spectral norm (``gannorm.nn.prepare``): one tiny forward in
+    eval mode fixes each layer's input size, so copies made before training (the EMA of G)
+    hold power-iteration vectors of the right shape."""
+    if any(isinstance(m, StrictSpectralNorm) and m._v.numel() == 0 for m in net.modules()):
+        x = ctx.dry_input()
+        with torch.no_grad(), eval_mode(net):
+            net(x)
+
+
 @NORMS.register("spectral_strict",
                 help="spectral norm by the conv's true operator norm, stride and padding included",
-                rescales_weights=True)
+                rescales_weights=True, prepare=prepare_shapes)
 class SpectralStrict(Spectral):
     name = "spectral_strict"
 
