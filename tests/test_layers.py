@@ -18,6 +18,7 @@ PACKAGE = "gannorm"
 #: top-level module or sub-package of gannorm -> its layer; a module may import lower layers only
 LAYERS = {
     "errors": 0,                      # the error type
+    "version": 0,                     # the package's version
     "utils": 1,                       # atomic file writes, directory locks, progress bars
     "registry": 1, "hooks": 1,        # name -> builder tables; the step-hook protocol of losses and tricks
     "outcomes": 2,                    # how a run or study cell ended, and what it means for a verdict
@@ -38,8 +39,9 @@ SIDEWAYS = {
     ("tricks", "losses"),  # gradient penalties shared by a loss (wgan_gp) and tricks (gp, r1, dragan)
 }
 
-#: gannorm names a lower module may import from the package root itself
-ROOT_NAMES = {"__version__"}
+#: gannorm names a lower module may import from the package root itself: none (the version
+#: has a module of its own)
+ROOT_NAMES: set = set()
 
 #: back-edges that remain (importing module, imported module): none
 KNOWN: set = set()

@@ -5,9 +5,8 @@ Public pieces are plain PyTorch modules and functions: ``gannorm.nn`` (normaliza
 ``Trainer`` in ``gannorm.training``, and ``gannorm.load_generator(path)``: the trained G of a
 run directory, a checkpoint or a file from ``gannorm export``.
 """
-__version__ = "0.1.0"
-
-from .errors import GannormError  # noqa: E402
+from .errors import GannormError
+from .version import __version__
 
 __all__ = ["GannormError", "__version__", "load_generator"]
 

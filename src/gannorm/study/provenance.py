@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List
 
-from .. import __version__
+from ..version import __version__
 from ..data import load_data
 from ..errors import GannormError
 from .grid import Study

@@ -13,7 +13,7 @@ from typing import Any, Dict
 
 import torch
 
-from .. import __version__
+from ..version import __version__
 from .. import config as config_mod
 from ..data import ImageSpec
 from ..errors import GannormError
