@@ -32,7 +32,8 @@ class DataConfig:
     image_size: Optional[int] = None  # resize (square); None = the dataset's own size
     channels: Optional[int] = None  # 1 or 3 to convert; None = the dataset's own
     holdout: Optional[int] = None  # final-test images never trained on; None = min(2000, N/5)
-    running_holdout: int = 200  # the first images of the holdout, for the running test
+    running_holdout: int = 200  # the first images of the holdout (of the validation set if any), for the running test
+    validation: int = 0  # validation images, disjoint from training and the final test (tuning scores on them); 0 = none
     split_seed: int = 0  # the permutation that carves out the holdout
     download: bool = False  # fetch the dataset (cifar10, cifar100) to $GANNORM_CACHE when data.root lacks it
     args: Dict[str, Any] = field(default_factory=dict)  # dataset-specific options
@@ -97,7 +98,7 @@ class EvalConfig:
     metrics_interval: int = 0  # compute eval.metrics every N iterations (and at the end); 0 = off
     extractor: str = "efficientnet_lite0"  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
     metrics_n: int = 2000  # generated images per evaluation, and at most as many real ones
-    metrics_real_split: str = "train"  # real images: train, test (the held-out final test set) or all
+    metrics_real_split: str = "train"  # real images: train, test (the held-out final test set), validation or all
 
 
 @dataclass
@@ -312,7 +313,8 @@ MODEL_SUPPLIED = ("image_size", "channels", "z_dim", "base_features", "n_layers"
 #: arguments ``load_data`` gives a dataset builder from data.root / image_size / channels / download
 DATA_SUPPLIED = ("root", "image_size", "channels", "quiet", "download")
 #: where the real images of eval.metrics come from
-REAL_SPLITS = ("train", "test", "all")
+#: names of the real-image splits an evaluation may compare with (gannorm.data.split makes them)
+REAL_SPLITS = ("train", "test", "validation", "all")
 
 
 def trick_options(name: str, args: Any) -> Dict[str, Any] | None:
@@ -383,6 +385,7 @@ def validate(cfg: Config) -> None:
         ("train.sample_every", cfg.train.sample_every),
         ("train.checkpoint_every", cfg.train.checkpoint_every),
         ("eval.test_interval", cfg.eval.test_interval), ("data.holdout", cfg.data.holdout),
+        ("data.validation", cfg.data.validation),
     ]:
         _positive(where, v, allow_zero=True)
     _validate_eval(cfg.eval)

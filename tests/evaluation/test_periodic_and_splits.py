@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from gannorm import config as config_mod
-from gannorm.data import holdout_split
+from gannorm.config import DataConfig
+from gannorm.data import holdout_split, split_for
 from gannorm.errors import GannormError
 from gannorm.evaluation import make_trainer, real_indices
 from gannorm.metrics.domain_classifier import DomainCNN, save_domain_classifier
@@ -43,14 +44,38 @@ def test_metrics_are_computed_on_their_interval_and_logged_with_provenance(tmp_p
 def test_real_splits_follow_the_reconstruction_holdout():
     """Reference: gannorm.data.holdout_split - 'test' is the held-out final test set (never
     trained on), 'train' its complement; a count takes a subset of that split."""
+    dc = DataConfig(holdout=200, running_holdout=50, split_seed=3)
     sp = holdout_split(1000, 200, 50, 3)
-    tr, _ = real_indices(1000, "train", 200, 50, 3)
-    te, what = real_indices(1000, "test", 200, 50, 3)
+    tr, _ = real_indices(1000, "train", dc)
+    te, what = real_indices(1000, "test", dc)
     assert np.array_equal(tr, sp.train) and set(te) == set(sp.final_test) and "held-out" in what
-    sub, what = real_indices(1000, "train", 200, 50, 3, n=100, seed=1)
+    sub, what = real_indices(1000, "train", dc, n=100, seed=1)
     assert len(sub) == 100 and set(sub) <= set(sp.train) and "random 100" in what
-    with pytest.raises(GannormError, match="train, test, all"):
-        real_indices(1000, "val", 200, 50, 3)
+    with pytest.raises(GannormError, match="train, test, validation, all"):
+        real_indices(1000, "val", dc)
+    with pytest.raises(GannormError, match="no validation split"):
+        real_indices(1000, "validation", dc)
+
+
+def test_the_validation_split_is_disjoint_and_leaves_the_old_split_alone():
+    """Reference: the permutation itself. With data.validation=0 every index set equals the
+    split made before validation existed (runs resume and compare); with N > 0 the final test
+    is unchanged, the validation set is the next N of the permutation, training shrinks by N
+    and the running test moves into the validation set."""
+    perm = np.random.RandomState(3).permutation(1000)
+    old = holdout_split(1000, 200, 50, 3)
+    assert np.array_equal(old.final_test, perm[:200]) and np.array_equal(old.running_test, perm[:50])
+    assert np.array_equal(old.train, np.sort(perm[200:])) and len(old.validation) == 0
+    new = split_for(DataConfig(holdout=200, running_holdout=50, split_seed=3, validation=100), 1000)
+    assert np.array_equal(new.final_test, old.final_test)
+    assert np.array_equal(new.validation, perm[200:300]) and np.array_equal(new.running_test, perm[200:250])
+    assert np.array_equal(new.train, np.sort(perm[300:]))
+    parts = [set(new.train), set(new.final_test), set(new.validation)]
+    assert sum(map(len, parts)) == 1000 and len(set().union(*parts)) == 1000
+    va, what = real_indices(1000, "validation", DataConfig(holdout=200, split_seed=3, validation=100))
+    assert set(va) == set(perm[200:300]) and "validation" in what
+    with pytest.raises(GannormError, match="leave no training images"):
+        holdout_split(1000, 600, 50, 3, validation=400)
 
 
 def test_a_bare_trainer_refuses_metrics_it_cannot_compute(tmp_path):

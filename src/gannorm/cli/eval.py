@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from ..config import REAL_SPLITS
 from ..errors import GannormError
 from . import checkpoint_option, cli, device_option, echo_err, progress_option
 
@@ -45,7 +46,7 @@ class _MetricFlagsCommand(click.Command):
                    "domain:PATH (gannorm features train).")
 @click.option("--n-gen", type=int, default=10_000, show_default=True, help="Generated images (FID: 10k+ by convention).")
 @click.option("--n-real", type=int, default=None, help="Real images (default: all of --real-split).")
-@click.option("--real-split", type=click.Choice(["train", "test", "all"]), default="train", show_default=True,
+@click.option("--real-split", type=click.Choice(REAL_SPLITS), default="train", show_default=True,
               help="Real images: the training split, the held-out final test split, or all.")
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Images per feature-extraction batch.")
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True, help="KID subset size (100 subsets).")

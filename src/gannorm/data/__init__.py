@@ -13,7 +13,7 @@ from ..registry import DATASETS
 from . import bundled, celeba, cifar, folder, idx, lsun, zipfolder  # noqa: F401
 from .loader import BatchLoader, reference_images, to_model_range
 from .source import ImageData, ImageSpec, convert
-from .split import Split, holdout_split
+from .split import REAL_SPLITS, Split, holdout_split, split_for
 
 
 def load_data(cfg: DataConfig, quiet: bool = False) -> ImageData:
@@ -31,5 +31,5 @@ def load_data(cfg: DataConfig, quiet: bool = False) -> ImageData:
     return convert(data, cfg.image_size, cfg.channels)
 
 
-__all__ = ["ImageData", "ImageSpec", "BatchLoader", "Split", "convert", "holdout_split", "load_data", "reference_images",
+__all__ = ["ImageData", "ImageSpec", "BatchLoader", "REAL_SPLITS", "Split", "convert", "holdout_split", "split_for", "load_data", "reference_images",
            "to_model_range"]

@@ -41,8 +41,7 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_C
     real, dataset, split_text = None, lg.spec.get("data_description", ""), None
     if any(METRICS.attr(m, "needs_real", True) for m in metrics):
         data = load_real_images(lg.spec, cfg, data_root, log)
-        idx, where = real_indices(len(data), real_split, cfg.data.holdout, cfg.data.running_holdout,
-                                  cfg.data.split_seed, n_real, seed)
+        idx, where = real_indices(len(data), real_split, cfg.data, n_real, seed)
         real = data.images[idx]
         dataset = f"{data.description} [data.name={cfg.data.name}, data.root={data_root or cfg.data.root}]"
         split_text = f"{real_split}: {where}"

@@ -33,8 +33,8 @@ class PeriodicFidelity:
             return {}
         if self._state is None:
             d = trainer.cfg.data
-            idx, where = real_indices(len(trainer.data), ev.metrics_real_split, d.holdout, d.running_holdout,
-                                      d.split_seed, ev.metrics_n, trainer.cfg.train.seed)
+            idx, where = real_indices(len(trainer.data), ev.metrics_real_split, d, ev.metrics_n,
+                                      trainer.cfg.train.seed)
             self._state = {"ext": build_extractor(ev.extractor, trainer.device),
                            "real": trainer.data.images[idx], "where": where}
         st = self._state

@@ -11,9 +11,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from ..data import ImageData, convert, holdout_split, load_data
+from ..data import REAL_SPLITS, ImageData, convert, load_data, split_for
 from ..errors import GannormError
-from ..metrics.evaluate import SPLITS
 
 
 def load_real_images(spec: Dict, cfg, data_root: Optional[str] = None,
@@ -29,22 +28,22 @@ def load_real_images(spec: Dict, cfg, data_root: Optional[str] = None,
     return convert(data, spec["image_size"], spec["channels"])
 
 
-def real_indices(n_images: int, split: str, holdout: Optional[int], running: int, split_seed: int,
-                 n: Optional[int] = None, seed: int = 0):
+def real_indices(n_images: int, split: str, data_cfg, n: Optional[int] = None, seed: int = 0):
     """Indices of the real images and a description of where they came from.
 
     ``train``: the images the GAN trained on (the convention for FID); ``test``: the held-out
-    final test set of the reconstruction metric, never trained on; ``all``: every image.
-    ``n`` below the split's size takes a seeded random subset.
+    final test set of the reconstruction metric, never trained on; ``validation``: the
+    validation set (``data.validation``); ``all``: every image. ``n`` below the split's size
+    takes a seeded random subset.
     """
-    if split not in SPLITS:
-        raise GannormError(f"real split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split not in REAL_SPLITS:
+        raise GannormError(f"real split must be one of {', '.join(REAL_SPLITS)}, got {split!r}")
     if split == "all":
         idx, what = np.arange(n_images), "all images"
     else:
-        sp = holdout_split(n_images, holdout, running, split_seed)
-        idx = sp.train if split == "train" else np.sort(sp.final_test)
-        what = ("training split" if split == "train" else "held-out final test split") + f" (split_seed {split_seed})"
+        idx = split_for(data_cfg, n_images).indices(split)
+        names = {"train": "training split", "test": "held-out final test split", "validation": "validation split"}
+        what = f"{names[split]} (split_seed {data_cfg.split_seed})"
     if n is not None:
         if n < 1:
             raise GannormError(f"the number of real images must be >= 1, got {n}")

@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from ..data import holdout_split
+from ..data import split_for
 from ..errors import GannormError
 from ..metrics.plots import plot_recon
 from ..metrics.reconstruction import ReconResult, check_settings, recon_labels, reconstruction_error
@@ -63,7 +63,7 @@ def final_recon_test(run_dir, *, steps: Optional[int] = None, checkpoint: str = 
     if cfg.data.holdout == 0:
         raise no_test
     data = load_real_images(lg.spec, cfg, data_root, log)
-    split = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed)
+    split = split_for(cfg.data, len(data))
     idx = split.final_test[:n_images] if n_images else split.final_test
     if len(idx) == 0:
         raise no_test

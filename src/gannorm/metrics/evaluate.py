@@ -30,7 +30,6 @@ from .features import QUANTIZATION, extract_generated
 from .fidelity import FeatureSet, FidelityWarning, feature_metrics
 from .refstats import reference_features
 
-SPLITS = ("train", "test", "all")
 CIFAR_JPEG_CAVEAT = ("real images are the CIFAR-10 JPEG copy (quality 75, re-encoded): figures are NOT comparable "
                      "with published CIFAR-10 numbers")
 

@@ -25,7 +25,7 @@ import torch
 
 from .. import config as config_mod
 from .. import plugins  # noqa: F401  (fills the registries that validation asks)
-from ..data import holdout_split
+from ..data import split_for
 from ..errors import DivergedError, GannormError
 from ..evaluation import evaluate_run, final_recon_test, load_real_images, make_trainer, open_generator
 from ..metrics.fidelity import FidelityWarning
@@ -127,7 +127,7 @@ def _recon(run_dir: Path, spec: FinalTestSpec, cfg, asked: str, have: Dict, imag
 def _save_pairs(run_dir: Path, checkpoint: str, z: torch.Tensor, cfg, images: _RunImages) -> None:
     """The first held-out images and their reconstructions, for the report's labelled pairs."""
     g, data = open_generator(run_dir, checkpoint, ema=False).G, images.data
-    split = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed)
+    split = split_for(cfg.data, len(data))
     real = np.ascontiguousarray(data.images[split.final_test[:len(z)]])
     with torch.no_grad():
         lo, hi = getattr(g, "output_range", (0.0, 1.0))
@@ -176,7 +176,7 @@ def _diversity(run_dir: Path, cfg, n: int, images: _RunImages) -> float:
         z = torch.randn(n, g.z_dim, generator=torch.Generator().manual_seed(0))
         lo, hi = getattr(g, "output_range", (0.0, 1.0))
         fake = ((g(z.to(next(g.parameters()).device)) - lo) / (hi - lo)).clamp(0, 1).cpu()
-    train = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed).train
+    train = split_for(cfg.data, len(data)).train
     pick = np.sort(np.random.RandomState(0).choice(train, min(n, len(train)), replace=False))
     real = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
     return stability.diversity_ratio(fake, real)

@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from .. import config as config_mod
-from ..data import holdout_split, load_data
+from ..data import load_data, split_for
 from ..errors import GannormError
 from . import analysis as A
 from . import figures
@@ -480,7 +480,7 @@ def _real_grid(runs: List[Dict], path: Path) -> Optional[Path]:
         except GannormError:
             return None
         n = cfg.train.n_samples or 64
-        train = holdout_split(len(data), cfg.data.holdout, cfg.data.running_holdout, cfg.data.split_seed).train
+        train = split_for(cfg.data, len(data)).train
         pick = np.sort(np.random.RandomState(0).choice(train, min(n, len(train)), replace=False))
         x = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
         save_image(x, path, nrow=int(math.sqrt(len(x))) or 1)

@@ -14,7 +14,7 @@ import torch
 
 from .. import config as config_mod
 from ..config import Config
-from ..data import BatchLoader, holdout_split, load_data, reference_images
+from ..data import BatchLoader, load_data, reference_images, split_for
 from ..errors import DivergedError, GannormError
 from ..hooks import StepContext, call_g, warn
 from ..metrics.reconstruction import reconstruction_error, recon_labels
@@ -125,8 +125,7 @@ class Trainer:
         self._seed(cfg.train.seed)
 
         self.data = load_data(cfg.data, quiet=quiet)
-        self.split = holdout_split(len(self.data), cfg.data.holdout, cfg.data.running_holdout,
-                                   cfg.data.split_seed)
+        self.split = split_for(cfg.data, len(self.data))
         self.G, self.D = build_models(cfg.model, self.data.size, self.data.channels)
         self.G.to(self.device)
         self.D.to(self.device)
