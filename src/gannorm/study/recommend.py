@@ -35,7 +35,7 @@ def out_of_race(v: S.Verdict) -> List[str]:
                    + "; ".join(f"{m} ({why})" for m, why in v.out.items()) + "."
                    + (f" {_join(lower)} {'has' if len(lower) == 1 else 'have'} a lower mean error on "
                       f"{'its' if len(lower) == 1 else 'their'} finished runs than {v.leader}, but runs that "
-                      f"fail that often are not a method to use." if lower else ""))
+                      f"fail that often are not a method to recommend." if lower else ""))
     return out
 
 
@@ -132,6 +132,9 @@ def recommend(v: S.Verdict, rows: List["A.MethodRow"], budgets: Optional["A.Budg
                and m != v.best and m != v.leader]
     if missing:
         out.append("Runs that did not finish: " + "; ".join(missing) + ".")
+    if any(r.killed or r.failed for r in rows):
+        out.append("Killed runs and runs that failed with an error are missing data, not evidence against their "
+                   "method: running the study again retries them.")
     unstable = [f"{r.method}: " + ", ".join(x for x in (
         f"{r.diverged} of {len(r.runs)} diverged" if r.diverged else "",
         f"{r.stopped_guard} of {len(r.runs)} stopped by the guard" if r.stopped_guard else "",

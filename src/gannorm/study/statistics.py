@@ -269,9 +269,9 @@ def describe(ends: Sequence[End]) -> str:
         parts.append(("stopped by successive halving" if len(sel) == n
                       else f"{len(sel)} of {n} runs stopped by successive halving") + _iters(sel))
     if killed:
-        parts.append(f"{killed} of {n} runs killed (missing: a rerun retries them)")
+        parts.append(f"{killed} of {n} runs killed")
     if failed:
-        parts.append(f"{failed} of {n} runs failed with an error (missing: a rerun retries them)")
+        parts.append(f"{failed} of {n} runs failed with an error")
     if other:
         parts.append(f"{other} of {n} runs not finished")
     return ", ".join(parts)
