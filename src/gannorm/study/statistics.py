@@ -171,17 +171,51 @@ def _t_power_integral(crit: float, df: float, delta: float) -> float:
     return float(min(1.0, integrate.quad(f, lo, hi, limit=200, epsabs=1e-12)[0]))
 
 
+#: up to this many runs per method the power of Welch's test is integrated exactly
+EXACT_WELCH_N = 100
+
+
+def _welch_power(n: int, diff: float, sd_a: float, sd_b: float, alpha: float) -> float:
+    """Power of Welch's two-sided test with n runs per method, integrated over the sampling
+    distribution of both sample variances (each sd^2 chi2(n-1)/(n-1), independent of the
+    means): given them, the test rejects when |diff + Z se| > t_{1-alpha/2, df^} se^, with
+    se^ and the Welch-Satterthwaite df^ from the sample variances and se the true standard
+    error, so the power is E[Phi((|diff| - c se^)/se) + Phi((-|diff| - c se^)/se)].
+    Generalised Gauss-Laguerre quadrature in each variance. The noncentral t with the true
+    variances' df overstates it for few runs (n = 2, d = 8: 0.84 against 0.67): the df
+    themselves are estimated."""
+    k = n - 1
+    nodes = 160 if n <= 4 else 64  # at 1-3 df the critical value moves steeply with df^
+    x, w = special.roots_genlaguerre(nodes, k / 2 - 1)  # weight x^(k/2-1) e^-x: chi2(k) = 2x
+    w = w / w.sum()
+    ua = sd_a ** 2 * 2 * x / k / n  # the estimated variance of each mean
+    ub = sd_b ** 2 * 2 * x / k / n
+    ua, ub = ua[:, None], ub[None, :]
+    se_hat = np.sqrt(ua + ub)
+    df_hat = (ua + ub) ** 2 / ((ua ** 2 + ub ** 2) / k)
+    crit = special.stdtrit(df_hat, 1 - alpha / 2)
+    se = math.sqrt((sd_a ** 2 + sd_b ** 2) / n)
+    d = abs(diff)
+    p = special.ndtr((d - crit * se_hat) / se) + special.ndtr((-d - crit * se_hat) / se)
+    return float(min(1.0, w @ p @ w))
+
+
 def _power(n: int, diff: float, sd_a: float, sd_b: Optional[float], alpha: float) -> float:
     """Power of the two-sided t-test with n runs per method (paired when ``sd_b`` is None:
-    ``sd_a`` is then the std of the per-seed differences). Noncentral t: power =
-    P(|T| > t_{1-alpha/2, df}) with T ~ t'(df, delta), delta = diff / se.
+    ``sd_a`` is then the std of the per-seed differences). Paired: noncentral t, power =
+    P(|T| > t_{1-alpha/2, n-1}) with T ~ t'(n-1, delta), delta = diff / (sd_a / sqrt(n)).
+    Welch: integrated exactly up to ``EXACT_WELCH_N`` runs (``_welch_power``), above that the
+    noncentral t with the Welch-Satterthwaite df of the given spreads.
 
     scipy's noncentral t returns NaN for one tail or the other at large delta (scipy 1.17:
-    ``nct.cdf(-crit, df, delta)`` for delta >= ~7); then the power is integrated directly
-    (``_t_power_integral``)."""
+    ``nct.cdf(-crit, df, delta)`` for delta >= ~7); both tails are taken as upper tails
+    (``nct.sf`` at +delta and -delta), and where either is still not a number the power is
+    integrated directly (``_t_power_integral``)."""
     if sd_b is None:
         se, df = sd_a / math.sqrt(n), n - 1
     else:
+        if n <= EXACT_WELCH_N and sd_a + sd_b > 0:
+            return _welch_power(n, diff, sd_a, sd_b, alpha)
         va, vb = sd_a ** 2 / n, sd_b ** 2 / n
         se = math.sqrt(va + vb)
         df = (va + vb) ** 2 / (va ** 2 / (n - 1) + vb ** 2 / (n - 1))  # Welch-Satterthwaite
