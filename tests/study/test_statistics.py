@@ -194,6 +194,11 @@ def test_verdict_takes_nan_and_none_scores():
     assert S.seeds_needed(nan, 1.0) is None and S.seeds_needed(0.1, nan) is None
     assert S.seeds_needed(0.1, 1.0, nan) is None and S.seeds_needed(0.1, 1.0, None) is not None
     assert S.verdict({"a": {"0": None}, "b": {}}).leader is None
+    # the same seeds missing on both sides, not significant: the seeds-needed estimate takes the finite pairs
+    v = S.verdict({"a": {"0": 0.10, "1": 0.13, "2": None}, "b": {"0": 0.11, "1": 0.12, "2": nan}})
+    assert v.comparisons[0].pairs == 2 and v.comparisons[0].seeds_needed is None  # mean difference 0
+    v = S.verdict({"a": {"0": 0.10, "1": 0.13, "2": None}, "b": {"0": 0.12, "1": 0.14, "2": nan}})
+    assert v.comparisons[0].seeds_needed > 2
 
 
 def _exact_spearman_p(x, y):
