@@ -77,8 +77,8 @@ def recommend(v: S.Verdict, rows: List["A.MethodRow"], budgets: Optional["A.Budg
     elif v.best and v.by_elimination:
         lead = s[v.best]
         out.append(f"Use {v.best}{_ends(v, v.best)}: it is the only method left in the race, every other one lost "
-                   f"or failed too often (below); its held-out reconstruction error is {lead.mean:.5f} "
-                   f"(95% CI {fmt_ci(lead)}, n = {lead.n}).")
+                   f"or failed too often (below), so no test between methods decided it; its held-out "
+                   f"reconstruction error is {lead.mean:.5f} (95% CI {fmt_ci(lead)}, n = {lead.n}).")
     elif len(order) == 1:
         lead = s[v.leader]
         if len(v.summaries) == 1:
