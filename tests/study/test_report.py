@@ -167,3 +167,12 @@ def test_report_survives_a_budget_whose_values_are_all_missing(tmp_path):
     st.close()
     page = build_report(tmp_path).read_text()
     assert "<td class='l'>b –</td>" in page
+
+
+def test_who_stopped_a_run_is_read_from_its_row_or_its_reason():
+    assert A.run_end({"status": "stopped", "by": "guard", "iterations": 30}) == A.S.End("stopped", "guard", 30)
+    assert A.run_end({"status": "stopped", "error": "stopped by the guard: D won outright"}).by == "guard"
+    assert A.run_end({"status": "stopped", "error": "stopped by successive halving at iteration 40 (rung 1)"}
+                     ).by == "selection"
+    assert A.run_end({"status": "stopped"}).by == "selection"  # before the guard existed only halving stopped runs
+    assert A.run_end({"status": "killed", "iterations": 7}) == A.S.End("killed", None, 7)

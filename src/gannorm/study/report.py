@@ -321,7 +321,7 @@ class Page:
             what = "lowest running error" if c == "best" else "last running error"
             sp.append(f"{what} vs final test on the {c} checkpoint: " +
                       (f"Spearman ρ = {rho:.2f} ({_p(p)}, n = {n} runs)" if rho is not None and math.isfinite(rho)
-                       else f"not enough runs ({n})"))
+                       else f"not enough runs ({n})" if n < 3 else f"undefined, one side is constant ({n} runs)"))
         h.append("<p><b>Is the running test a good guide?</b> Rank correlation over all finished runs of the study: "
                  + e("; ".join(sp)) + ". ρ near 1: the running test orders runs as the final test does.</p>")
         return h if any_table or sp else []
@@ -472,6 +472,7 @@ def comparisons_table(v: S.Verdict) -> List[str]:
 # ----------------------------------------------------------------------------- helpers
 
 def _p(p: float) -> str:
+    """The p-value as the page prints it (Spearman's is exact up to 9 runs, never below 2/9!)."""
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
