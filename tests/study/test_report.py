@@ -112,3 +112,67 @@ def test_a_cells_results_replace_what_the_store_held(tmp_path):
     st.put_run({"cell_id": "norm=batch,seed=0", "labels": {"norm": "batch"}, "status": "done"}, None, {})
     assert st.finals() == {} and st.db.execute("SELECT COUNT(*) FROM ladder").fetchone()[0] == 0
     st.close()
+
+
+def _lead(page):
+    return re.search(r"<div class='lead'>(.*?)</div>", page, re.S).group(1)
+
+
+def test_a_method_that_diverged_everywhere_has_lost_and_does_not_block_the_verdict(tmp_path):
+    rng = np.random.RandomState(0)
+    base = rng.normal(0.03, 0.005, 5)
+    finals = {"bn": {s: base[s] for s in range(5)}, "wn": {s: base[s] + 0.004 + rng.normal(0, 2e-4) for s in range(5)},
+              "sn": {s: 0.5 for s in range(5)}}
+    status = {f"norm=sn,seed={s}": "diverged" for s in range(5)}
+    _store(tmp_path, finals, status=status, errors={c: "loss stopped being finite" for c in status}).close()
+    page = build_report(tmp_path).read_text()
+    lead = _lead(page)
+    assert "Use bn:" in lead and "Lost: sn diverged in 5 of 5 runs." in lead and "cannot tell" not in lead
+    assert "bn (best)" in page and "sn (lost)" in page
+    assert "Significantly worse: wn." in lead
+    assert "how each way a run can end enters it" in page  # the verdict rule in the method note
+
+
+def test_methods_stopped_by_halving_leave_the_winner_by_elimination(tmp_path):
+    finals = {"bn": {s: 0.02 + 0.001 * s for s in range(3)}, "sn": {s: 0.5 for s in range(3)},
+              "wn": {s: 0.5 for s in range(3)}}
+    why = "stopped by successive halving at iteration 40 (rung 1): mean recon 0.05, rank 2 of 3 there"
+    status = {f"norm={m},seed={s}": "stopped" for m in ("sn", "wn") for s in range(3)}
+    _store(tmp_path, finals, status=status, errors={c: why for c in status},
+           curves_until={c: 40 for c in status}).close()
+    lead = _lead(build_report(tmp_path).read_text())
+    assert "Use bn: it is the only method left in the race" in lead
+    assert "sn stopped by successive halving at iteration 40; wn stopped by successive halving at iteration 40" in lead
+
+
+def test_failures_beside_a_method_and_pairs_in_the_table(tmp_path):
+    rng = np.random.RandomState(4)
+    base = rng.normal(0.03, 0.005, 6)
+    finals = {"a": {s: base[s] for s in range(6)}, "b": {s: base[s] + 0.003 + rng.normal(0, 1e-4) for s in range(6)}}
+    _store(tmp_path, finals, status={"norm=b,seed=5": "killed"}).close()
+    page = build_report(tmp_path).read_text()
+    assert "5 pairs (of 6, 5 runs)" in page and "1 of 6 runs killed" in page
+    assert "Use a:" in _lead(page)
+
+
+def test_report_survives_a_budget_whose_values_are_all_missing(tmp_path):
+    lad = {m: {s: {25: 0.03, 50: 0.025, 200: 0.02 + 0.001 * s} for s in range(3)} for m in ("a", "b")}
+    st = _store(tmp_path, {"a": {s: 0.02 + 0.001 * s for s in range(3)}, "b": {s: 0.021 + 0.001 * s for s in range(3)}},
+                ladders=lad)
+    with st.db:  # stored NULL: the values of b at budget 50
+        st.db.execute("UPDATE ladder SET value = NULL WHERE budget = 50 AND cell_id LIKE 'norm=b,%'")
+    res = A.load(st)
+    t = A.budget_table(res, res.groups[""], "best")
+    assert t.stats["b"][50].mean is None and t.rankings[50] == ["a", "b"]
+    st.close()
+    page = build_report(tmp_path).read_text()
+    assert "<td class='l'>b –</td>" in page
+
+
+def test_who_stopped_a_run_is_read_from_its_row_or_its_reason():
+    assert A.run_end({"status": "stopped", "by": "guard", "iterations": 30}) == A.S.End("stopped", "guard", 30)
+    assert A.run_end({"status": "stopped", "error": "stopped by the guard: D won outright"}).by == "guard"
+    assert A.run_end({"status": "stopped", "error": "stopped by successive halving at iteration 40 (rung 1)"}
+                     ).by == "selection"
+    assert A.run_end({"status": "stopped"}).by == "selection"  # before the guard existed only halving stopped runs
+    assert A.run_end({"status": "killed", "iterations": 7}) == A.S.End("killed", None, 7)

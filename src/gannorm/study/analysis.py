@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import config as config_mod
+from .. import outcomes as O
 from ..errors import GannormError
 from . import statistics as S
 from .final_test import FinalTestSpec, parse, recon_key
@@ -92,6 +93,28 @@ class StudyResults:
         return out
 
 
+def run_end(run: Dict) -> S.End:
+    """How a stored run ended, for the verdict. Who stopped a ``stopped`` run comes from its
+    row's ``by`` when the store records it, else from its recorded reason ("stopped by the
+    guard" / "stopped by successive halving"); a stopped run that says neither was stopped by
+    selection, the only thing that stopped runs before the guard did."""
+    status = run.get("status") or O.FAILED
+    by = None
+    if status == O.STOPPED:
+        by = run.get("by")
+        if by not in (O.BY_SELECTION, O.BY_GUARD):
+            text = (run.get("error") or "").lower()
+            by = O.BY_GUARD if "guard" in text and "halving" not in text else O.BY_SELECTION
+    return S.End(status, by, run.get("iterations"))
+
+
+def verdict(study: "StudyResults", runs: Dict[str, List[Dict]], checkpoint: str, needed: bool = True) -> S.Verdict:
+    """The verdict on one panel's methods (``{method: runs}``) scored on ``checkpoint``: their
+    finished runs' final errors and how every run ended."""
+    return S.verdict({m: study.values(rs, checkpoint) for m, rs in runs.items()},
+                     {m: [run_end(r) for r in rs] for m, rs in runs.items()}, needed=needed)
+
+
 def load(store: Store) -> StudyResults:
     runs = store.runs()
     labels = runs[0]["labels"] if runs else {}
@@ -126,7 +149,9 @@ def budget_table(study: StudyResults, methods: Dict[str, List[Dict]], checkpoint
         return None
     common = sorted(set.intersection(*[set(d) for d in per.values()]))
     stats = {m: {b: S.summarise(d[b]) for b in common} for m, d in per.items()}
-    rankings = {b: sorted(stats, key=lambda m: stats[m][b].mean) for b in common}
+    # a method whose values at a budget are all missing (stored NULL) has no mean there: it is
+    # ranked last, not compared with a number
+    rankings = {b: sorted(stats, key=lambda m: (stats[m][b].mean is None, stats[m][b].mean or 0.0)) for b in common}
     return Budgets(common, stats, rankings, ranking_sentence(rankings))
 
 
@@ -202,12 +227,16 @@ class MethodRow:
     train_seconds: Optional[float]
     it_per_s: Optional[float]
     final_seconds: Optional[float]
+    killed: int = 0
+    stopped_guard: int = 0  # stopped by the run's stability guard: a failure of its method
+    stopped_selection: int = 0  # stopped by successive halving: out of the race, not a failure
 
 
 def method_row(study: StudyResults, method: str, runs: List[Dict]) -> MethodRow:
     flags = [r["d_wins"] for r in runs if r["status"] == "done"]
     worse = [r["worse_count"] for r in runs if r["worse_count"] is not None]
     fin = [f["seconds"] for r in runs for c in study.checkpoints() if (f := study.final(r, c)) and f["seconds"]]
+    ends = [run_end(r) for r in runs]
     return MethodRow(
         method, runs, sum(r["status"] == "done" for r in runs), sum(r["status"] == "diverged" for r in runs),
         sum(r["status"] == "failed" for r in runs),
@@ -215,7 +244,9 @@ def method_row(study: StudyResults, method: str, runs: List[Dict]) -> MethodRow:
         None if flags and all(f is None for f in flags) else sum(bool(f) for f in flags),
         sum(worse) if worse else None, S.summarise([r["diversity"] for r in runs]).mean,
         S.summarise([r["train_seconds"] for r in runs]).mean, S.summarise([r["it_per_s"] for r in runs]).mean,
-        S.summarise(fin).mean)
+        S.summarise(fin).mean, sum(r["status"] == O.KILLED for r in runs),
+        sum(e.status == O.STOPPED and e.by == O.BY_GUARD for e in ends),
+        sum(e.status == O.STOPPED and e.by == O.BY_SELECTION for e in ends))
 
 
 #: which running-test figure goes with each checkpoint (see ``running_value``)

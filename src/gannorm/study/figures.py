@@ -86,8 +86,9 @@ def budgets(study: A.StudyResults, tables: Dict[str, "A.Budgets"], ylabel: str, 
     for ax, panel in zip(axes, panels):
         t = tables[panel]
         for method, per in t.stats.items():
-            mean = np.array([per[b].mean for b in t.budgets])
-            std = np.array([per[b].std or 0.0 for b in t.budgets])
+            # a budget whose values are all missing (stored NULL) has no mean: a gap in the line
+            mean = np.array([np.nan if per[b].mean is None else per[b].mean for b in t.budgets], dtype=float)
+            std = np.array([per[b].std or 0.0 for b in t.budgets], dtype=float)
             n = min(per[b].n for b in t.budgets)
             line, = ax.plot(t.budgets, mean, marker="o", label=f"{method} (n={n})")
             ax.fill_between(t.budgets, mean - std, mean + std, color=line.get_color(), alpha=0.15)

@@ -86,8 +86,7 @@ class Page:
         self.st, self.dir, self.out = st, study_dir, out
         self.cfg = st.config(st.runs[0])
         self.ckpts = st.checkpoints() or ["best"]
-        self.verdicts = {(p, c): S.verdict({m: st.values(rs, c) for m, rs in st.groups[p].items()})
-                         for p in st.panels for c in self.ckpts}
+        self.verdicts = {(p, c): A.verdict(st, st.groups[p], c) for p in st.panels for c in self.ckpts}
         self.budgets = {(p, c): A.budget_table(st, st.groups[p], c) for p in st.panels for c in self.ckpts}
         self.rows = {p: [A.method_row(st, m, rs) for m, rs in st.groups[p].items()] for p in st.panels}
 
@@ -239,11 +238,14 @@ class Page:
                     cls = " class='best'" if v.best == row.method else (
                         " class='group'" if row.method in v.group and not v.best else "")
                     mark = " (best)" if v.best == row.method else (
-                        " (not told apart)" if row.method in v.group and not v.best and len(v.group) > 1 else "")
+                        " (not told apart)" if row.method in v.group and not v.best and len(v.group) > 1 else
+                        " (lost)" if row.method in v.lost else
+                        " (cannot be best: too many failed runs)" if row.method in v.out else "")
+                    ends = v.ends.get(row.method)
                     qcells = "".join(f"<td>{self._quality_cell(row.runs, c, m)}</td>" for m in quality)
                     used = self._used(row.runs, c)
                     h.append(f"<tr{cls}><td class='l'>{e(row.method)}{mark}</td><td>{row.n_done} / {len(row.runs)}"
-                             f"</td><td>{_mean_std(s)}</td><td>{fmt_ci(s)}</td>{qcells}"
+                             + (f"<br><small class='warn'>{e(ends)}</small>" if ends else "") + f"</td><td>{_mean_std(s)}</td><td>{fmt_ci(s)}</td>{qcells}"
                              f"<td>{_mean_std(S.summarise([A.running_value(st, r, c) for r in row.runs]))}</td>"
                              f"<td>{fmt_seconds(row.train_seconds)}</td><td>{_num(row.it_per_s, 1)}</td>"
                              f"<td>{fmt_seconds(row.final_seconds)}</td><td class='l'>{e(used)}</td></tr>")
@@ -319,7 +321,7 @@ class Page:
             what = "lowest running error" if c == "best" else "last running error"
             sp.append(f"{what} vs final test on the {c} checkpoint: " +
                       (f"Spearman ρ = {rho:.2f} ({_p(p)}, n = {n} runs)" if rho is not None and math.isfinite(rho)
-                       else f"not enough runs ({n})"))
+                       else f"not enough runs ({n})" if n < 3 else f"undefined, one side is constant ({n} runs)"))
         h.append("<p><b>Is the running test a good guide?</b> Rank correlation over all finished runs of the study: "
                  + e("; ".join(sp)) + ". ρ near 1: the running test orders runs as the final test does.</p>")
         return h if any_table or sp else []
@@ -348,17 +350,22 @@ class Page:
     def stability_section(self) -> List[str]:
         st = self.st
         h = ["<h2>Stability</h2><table><tr><th class='l'>method</th><th>runs</th><th>diverged (non-finite loss)</th>"
+             "<th>stopped by the guard</th><th>stopped by halving</th><th>killed</th>"
              "<th>other failures</th><th>collapsed</th><th>D wins outright</th>"
              f"<th>running error worse by &gt;{WORSE_BY:.0%}</th><th>diversity ratio</th></tr>"]
         for panel in st.panels:
             if st.panel_key:
-                h.append(f"<tr><td class='l' colspan='8'><b>{e(panel)}</b></td></tr>")
+                h.append(f"<tr><td class='l' colspan='11'><b>{e(panel)}</b></td></tr>")
             for r in self.rows[panel]:
                 h.append(f"<tr><td class='l'>{e(r.method)}</td><td>{len(r.runs)}</td><td>{r.diverged}</td>"
+                         f"<td>{r.stopped_guard}</td><td>{r.stopped_selection}</td><td>{r.killed}</td>"
                          f"<td>{r.failed}</td><td>{r.collapsed}</td>"
                          f"<td>{'n/a' if r.d_wins is None else r.d_wins}</td><td>{'–' if r.worse is None else r.worse}"
                          f"</td><td>{_num(r.diversity, 3)}</td></tr>")
         h.append(f"</table><p class='note'>diverged: the run stopped on a non-finite loss (recorded status). "
+                 f"stopped by the guard: the run's stability guard ended it (counts against its method, like "
+                 f"diverging). stopped by halving: successive halving ended it (its method lost a rung). killed: "
+                 f"ended by a signal from outside; other failures: an error - both are missing data a rerun retries. "
                  f"collapsed: mean pairwise distance of generated samples below {COLLAPSE_RATIO} of real images'. "
                  f"D wins outright: over the last {LAST_STEPS} logged steps D's loss stays below 2% of its value "
                  f"at chance, on the loss's own scale (BCE: 2 ln 2, hinge: 2, LSGAN: (b-a)²/4); n/a for losses "
@@ -412,19 +419,36 @@ class Page:
     def method_note(self) -> List[str]:
         return ["<h2>Method note</h2><p class='note'>",
                 e("Statistics across seeds: the unit is a training run. Per method: mean, sample standard deviation, "
-                  "n and the 95% t interval mean ± t(0.975, n-1)·s/√n. Between two methods: a paired t-test "
-                  "(scipy.stats.ttest_rel) when both have finished runs with the same seeds - a seed fixes the data "
-                  "order, the z draws and the held-out images, so pairing removes the noise the runs share - and "
-                  "Welch's t-test (unequal variances) otherwise. Not the Wilcoxon signed-rank test: with n pairs its "
-                  "smallest two-sided p-value is 2/2^n (0.25 for 3 seeds, 0.0625 for 5), so it could never find a "
-                  "difference with the seeds a study affords; the t-test assumes roughly normal per-seed differences, "
-                  "which few seeds cannot check. All pairs are compared and their p-values corrected together by "
-                  "Holm's step-down method (family-wise error 0.05). A method is marked best only when its mean is "
-                  "lowest and it is significantly better than every other; otherwise the methods not told apart from "
-                  "the lowest mean are named. Seeds needed: the smallest n per method for which a two-sided t-test at "
-                  "0.05/m (m comparisons) has power 0.8 against the observed difference with the observed spread "
-                  "(normal approximation n ≈ (z(1-α/2) + z(0.8))²·σ²/δ², σ² = var of the paired differences or the "
-                  "sum of both variances, refined with the noncentral t)."), "</p>"]
+                  "n and the 95% t interval mean ± t(0.975, n-1)·s/√n. Between two methods: a paired t-test on the "
+                  "seeds both methods finished, when there are at least two (the table gives the number of pairs) - a "
+                  "seed fixes the data order, the z draws and the held-out images, so pairing removes the noise the "
+                  "runs share - and Welch's t-test (unequal variances) otherwise. Not the Wilcoxon signed-rank test: "
+                  "with n pairs its smallest two-sided p-value is 2/2^n (0.25 for 3 seeds, 0.0625 for 5), so it could "
+                  "never find a difference with the seeds a study affords; the t-test assumes roughly normal per-seed "
+                  "differences, which few seeds cannot check. All pairs are compared and their p-values corrected "
+                  "together by Holm's step-down method (family-wise error 0.05)."),
+                "</p><p class='note'>",
+                e("The verdict, and how each way a run can end enters it. Finished runs (done) are the sample "
+                  "compared above. A method whose every run diverged, was stopped by its stability guard or by "
+                  "successive halving has lost: it is named with how its runs ended and the verdict is decided among "
+                  "the other methods. A method with a third or more of its runs failed (diverged or stopped by the "
+                  "guard) cannot be recommended, whatever its finished runs show; it is named with its failures and "
+                  "left out of the race. Killed runs (a signal from outside) and runs that failed with an error are "
+                  "missing data, not evidence against their method: they are reported, and rerunning the study "
+                  "retries them. Among the methods left in the race, one is marked best only when its mean is lowest, "
+                  "it is significantly better than every other one, and every one of them has at least two finished "
+                  "runs (a method with fewer has no spread to test, so it blocks the verdict until it is rerun); when "
+                  "every other method has lost or failed too often, the one left is best by elimination. Otherwise "
+                  "the methods not told apart from the lowest mean are named. Simulated studies of identical methods "
+                  "check that this rule names a false best at most 5% of the time."),
+                "</p><p class='note'>",
+                e("Seeds needed: the smallest n per method for which a two-sided t-test at 0.05/m (m comparisons) "
+                  "has power 0.8 against the observed difference with the observed spread (normal approximation "
+                  "n ≈ (z(1-α/2) + z(0.8))²·σ²/δ², σ² = var of the paired differences or the sum of both variances, "
+                  "refined with the noncentral t, integrated directly where scipy's noncentral t gives no number). "
+                  "It is an estimate at the observed values, which are themselves uncertain with few seeds. "
+                  "Spearman's ρ: its p-value is the exact permutation p (all n! orderings) up to 9 runs, scipy's t "
+                  "approximation above."), "</p>"]
 
 
 # ----------------------------------------------------------------------------- text from numbers
@@ -436,7 +460,9 @@ def comparisons_table(v: S.Verdict) -> List[str]:
          "<th>p (Holm)</th><th>significant</th><th>seeds needed (power 0.8)</th></tr>"]
     for c in v.comparisons:
         need = "–" if c.significant else (str(c.seeds_needed) if c.seeds_needed else f"> {S.MAX_SEEDS}")
-        h.append(f"<tr><td class='l'>{e(c.a)} − {e(c.b)}</td><td>{c.test}</td><td>{c.n_a}, {c.n_b}</td>"
+        n = f"{c.n_a}, {c.n_b}" if c.pairs is None else f"{c.pairs} pairs" + (
+            "" if c.n_a == c.n_b == c.pairs else f" (of {c.n_a}, {c.n_b} runs)")
+        h.append(f"<tr><td class='l'>{e(c.a)} − {e(c.b)}</td><td>{c.test}</td><td>{n}</td>"
                  f"<td>{c.diff:+.5f}</td><td>{c.p:.3g}</td><td>{c.p_holm:.3g}</td>"
                  f"<td>{'yes' if c.significant else 'no'}</td><td>{need}</td></tr>")
     h.append("</table>")
@@ -446,6 +472,7 @@ def comparisons_table(v: S.Verdict) -> List[str]:
 # ----------------------------------------------------------------------------- helpers
 
 def _p(p: float) -> str:
+    """The p-value as the page prints it (Spearman's is exact up to 9 runs, never below 2/9!)."""
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
@@ -494,11 +521,12 @@ def _write_csv(st: A.StudyResults, path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["panel", "method", "checkpoint", "n_done", "n_runs", "mean", "std", "ci_low", "ci_high", "best",
-                    "not_told_apart"])
+                    "not_told_apart", "lost", "too_many_failures", "not_finished"])
         for panel in st.panels:
             for c in st.checkpoints() or ["best"]:
-                v = S.verdict({m: st.values(rs, c) for m, rs in st.groups[panel].items()})
+                v = A.verdict(st, st.groups[panel], c, needed=False)
                 for m, rs in st.groups[panel].items():
                     s = v.summaries[m]
                     w.writerow([panel, m, c, s.n, len(rs), s.mean, s.std, *(s.ci or (None, None)),
-                                int(v.best == m), int(m in v.group and not v.best)])
+                                int(v.best == m), int(m in v.group and not v.best), int(m in v.lost),
+                                int(m in v.out), v.ends.get(m, "")])
