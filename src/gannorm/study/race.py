@@ -14,7 +14,7 @@ it is told apart. The race ends when
 - every other method has left: the leader is **best**;
 - the seeds reach ``max``: **undecided** among those left;
 - the seeds-needed estimate (power 0.8) between the leader and its closest rival exceeds
-  ``max`` even at an optimistic difference (the upper end of a one-sided 90% interval of the
+  ``max`` even at an optimistic difference (the upper end of a one-sided 97.5% interval of the
   observed one): **futile**, more seeds would not decide it;
 - the next round would pass the budget: **budget**.
 
@@ -63,7 +63,7 @@ DEFAULT_SPENDING = "obrien_fleming"
 #: Brownian paths simulated to set the boundaries (alpha accurate to about +-0.001 at 0.05)
 BOUNDARY_PATHS = 200_000
 #: a race is futile when even this one-sided upper bound of the difference would need more than max seeds
-FUTILITY_LEVEL = 0.9
+FUTILITY_LEVEL = 0.975
 
 
 @dataclass(frozen=True)
@@ -252,10 +252,10 @@ def look(results: Dict[str, Dict], active: List[str], design: RaceDesign, index:
     if len(shared) >= 2:
         d = np.array([data[rival][s] - data[leader][s] for s in shared])
         sd = float(d.std(ddof=1))
-        # optimistic: the upper end of a one-sided 90% interval of the difference, so that a
+        # optimistic: the upper end of a one-sided 97.5% interval of the difference, so that a
         # noisy small first look does not end a race the true difference would decide
         hopeful = abs(float(d.mean())) + float(stats.t.ppf(FUTILITY_LEVEL, len(d) - 1)) * sd / math.sqrt(len(d))
-        need = S.seeds_needed(hopeful, sd) if sd > 0 else None
+        need = S.seeds_needed(hopeful, sd) if sd > 0 and math.isfinite(hopeful) else None
         if need is not None and need > design.max:
             return Look(index, alpha, seeds, means, leader, tested, apart, "futile",
                         f"{leader} vs {rival} would need about {need} seeds per method (power 0.8) even "
