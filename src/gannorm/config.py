@@ -369,6 +369,9 @@ def validate(cfg: Config) -> None:
     for trick, args in cfg.train.tricks.items():
         TRICKS.get(trick)
         TRICKS.check_options(trick, trick_options(trick, args) or {}, f"train.tricks.{trick}")
+        check = TRICKS.attr(trick, "check")  # the trick's own value checks (ranges, names), before training
+        if check is not None and trick_options(trick, args) is not None:
+            check(**trick_options(trick, args))
     for where, v in [
         ("train.iterations", cfg.train.iterations), ("train.batch_size", cfg.train.batch_size),
         ("train.d_steps", cfg.train.d_steps), ("model.z_dim", cfg.model.z_dim),
