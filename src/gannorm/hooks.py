@@ -72,6 +72,8 @@ class StepContext:
     phase: str = "d"  # "d" or "g"
     logs: Dict[str, torch.Tensor] = field(default_factory=dict)  # scalars to log (detached)
     d_fn: Optional[Any] = None  # what computes D's output: D itself or its torch.compile (train.compile)
+    z: Optional[torch.Tensor] = None  # the latent codes of this step's fakes
+    generated: Optional[torch.Tensor] = None  # the fakes as G made them (before d_fake and d_input)
 
     def d(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         """D's output on ``x`` (with the batch's labels when D is conditional)."""

@@ -288,9 +288,10 @@ class Trainer:
             if cfg.channels_last:
                 real = fastpath.batch_to_channels_last(real)
             with amp.autocast():
+                z = self._z(real.shape[0])
                 with torch.no_grad():
-                    fake = call_g(self.G_fn, self._z(real.shape[0]), y)
-                ctx = self._context("d", real, fake, y)
+                    fake = call_g(self.G_fn, z, y)
+                ctx = self._context("d", real, fake, y, z)
                 ctx.fake = H.d_input(H.d_fake(ctx.fake, ctx), ctx)
                 ctx.real = H.d_input(ctx.real, ctx)
                 # losses in float32 whatever the step's precision
@@ -302,7 +303,8 @@ class Trainer:
         # G step: D's weights need no gradient, which saves their backward.
         self.D.requires_grad_(False)
         with amp.autocast():
-            ctx = self._context("g", d_ctx.real, call_g(self.G_fn, self._z(real.shape[0]), y), y)
+            z = self._z(real.shape[0])
+            ctx = self._context("g", d_ctx.real, call_g(self.G_fn, z, y), y, z)
             ctx.fake = H.d_input(ctx.fake, ctx)
             ctx.d_fake = ctx.d(ctx.fake).float()
             if H.g_needs_real:
@@ -346,10 +348,10 @@ class Trainer:
                                 f"{self._kept()}. Try a lower learning rate or another normalization")
         return out
 
-    def _context(self, phase: str, real, fake, y) -> StepContext:
+    def _context(self, phase: str, real, fake, y, z=None) -> StepContext:
         return StepContext(self.G, self.D, real, fake, y, iteration=self.iteration,
                            iterations=self.cfg.train.iterations, phase=phase,
-                           d_fn=None if self.D_fn is self.D else self.D_fn)
+                           d_fn=None if self.D_fn is self.D else self.D_fn, z=z, generated=fake)
 
     # ------------------------------------------------------------------ periodic work
     @property

@@ -28,6 +28,8 @@ from . import orthogonal  # noqa: F401
 from . import conditional  # noqa: F401
 from . import diffaugment  # noqa: F401
 from . import ada  # noqa: F401
+from . import lecam  # noqa: F401
+from . import consistency  # noqa: F401
 from .truncation import truncated_normal
 
 
