@@ -15,6 +15,7 @@ import inspect
 import math
 import os
 import typing
+import warnings
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional
 
@@ -35,6 +36,8 @@ class DataConfig:
     running_holdout: int = 200  # the first images of the holdout, for the running test
     split_seed: int = 0  # the permutation that carves out the holdout
     download: bool = False  # fetch the dataset (cifar10, cifar100) to $GANNORM_CACHE when data.root lacks it
+    xflip: bool = False  # also train on every image mirrored left-right (doubles the set; StyleGAN2-ADA's --mirror)
+    max_train: Optional[int] = None  # train on a random subset of this many images (limited-data studies); None = all
     args: Dict[str, Any] = field(default_factory=dict)  # dataset-specific options
 
 
@@ -63,6 +66,9 @@ class OptimConfig:
     beta2: float = 0.999  # Adam
     weight_decay: float = 0.0
     impl: str = "auto"  # torch's optimizer implementation: auto | foreach | fused | for_loop (fused: adam only)
+    g_schedule: str = "constant"  # G's learning-rate schedule: constant | linear (decay to 0) | cosine (to 0)
+    d_schedule: str = "constant"  # D's learning-rate schedule, as g_schedule
+    schedule_iters: Optional[int] = None  # iterations over which a schedule reaches 0; None = train.iterations
 
 
 @dataclass
@@ -313,6 +319,8 @@ MODEL_SUPPLIED = ("image_size", "channels", "z_dim", "base_features", "n_layers"
 DATA_SUPPLIED = ("root", "image_size", "channels", "quiet", "download")
 #: where the real images of eval.metrics come from
 REAL_SPLITS = ("train", "test", "all")
+#: learning-rate schedules (optim.g_schedule / d_schedule); their formulas: gannorm.training.optim.lr_factor
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 def trick_options(name: str, args: Any) -> Dict[str, Any] | None:
@@ -396,6 +404,8 @@ def validate(cfg: Config) -> None:
     _one_of("train.amp", cfg.train.amp, ("off", "bf16", "fp16"))
     _one_of("train.compile", cfg.train.compile, ("off", "default", "reduce-overhead", "max-autotune"))
     _one_of("optim.impl", cfg.optim.impl, ("auto", "foreach", "fused", "for_loop"))
+    _validate_schedules(cfg)
+    _positive("data.max_train", cfg.data.max_train)
     double = inner_gradient_terms(cfg)
     if cfg.train.compile != "off" and cfg.train.compile_backend != "eager" and double:
         raise GannormError(f"train.compile={cfg.train.compile} cannot run with {', '.join(double)}: an inner "
@@ -404,6 +414,27 @@ def validate(cfg: Config) -> None:
     dev = cfg.train.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
         raise GannormError(f"train.device must be auto, cpu, cuda or cuda:N, got {dev!r}")
+
+
+def _validate_schedules(cfg: Config) -> None:
+    for which in ("g_schedule", "d_schedule"):
+        name = getattr(cfg.optim, which)
+        if name not in SCHEDULES:
+            close = difflib.get_close_matches(name, SCHEDULES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise GannormError(f"optim.{which}={name!r} is not a schedule; use one of: {', '.join(SCHEDULES)}.{hint}")
+    _positive("optim.schedule_iters", cfg.optim.schedule_iters)
+    scheduled = {cfg.optim.g_schedule, cfg.optim.d_schedule} != {"constant"}
+    if scheduled and cfg.optim.schedule_iters and cfg.optim.schedule_iters > cfg.train.iterations:
+        warnings.warn(f"optim.schedule_iters={cfg.optim.schedule_iters} is longer than train.iterations="
+                      f"{cfg.train.iterations}: the learning rate stops at "
+                      f"{_end_share(cfg):.0%} of its start instead of reaching 0", UserWarning, stacklevel=3)
+
+
+def _end_share(cfg: Config) -> float:
+    t = cfg.train.iterations / cfg.optim.schedule_iters
+    name = cfg.optim.d_schedule if cfg.optim.d_schedule != "constant" else cfg.optim.g_schedule
+    return 1 - t if name == "linear" else 0.5 * (1 + math.cos(math.pi * t))
 
 
 def _validate_eval(ev: EvalConfig) -> None:

@@ -24,10 +24,13 @@ def default_holdout(n: int) -> int:
     return min(2000, n // 5)
 
 
-def holdout_split(n: int, holdout: int | None, running: int, seed: int) -> Split:
+def holdout_split(n: int, holdout: int | None, running: int, seed: int, max_train: int | None = None) -> Split:
+    """``max_train``: train on only the first ``max_train`` images of the permutation after the
+    holdout (a random subset, for limited-data studies); the held-out sets do not change."""
     holdout = default_holdout(n) if holdout is None else holdout
     if holdout >= n:
         raise GannormError(f"data.holdout={holdout} leaves no training images out of {n}; lower it")
     running = min(running, holdout)
     perm = np.random.RandomState(seed).permutation(n)
-    return Split(train=np.sort(perm[holdout:]), final_test=perm[:holdout], running_test=perm[:running])
+    train = perm[holdout:] if max_train is None else perm[holdout:holdout + max_train]
+    return Split(train=np.sort(train), final_test=perm[:holdout], running_test=perm[:running])

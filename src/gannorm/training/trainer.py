@@ -16,6 +16,7 @@ from .. import config as config_mod
 from ..config import Config
 from ..data import BatchLoader, holdout_split, load_data, reference_images
 from ..errors import DivergedError, GannormError
+from ..registry import DATASETS
 from ..hooks import StepContext, call_g, warn
 from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
@@ -29,7 +30,7 @@ from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint,
 from .ema import EMA
 from .generator_spec import generator_spec
 from .logging import MetricsLog
-from .optim import build_optimizers
+from .optim import apply_schedules, build_optimizers
 from .resume import check_resume_config, record_changes
 from .rundir import RunDir
 
@@ -126,7 +127,10 @@ class Trainer:
 
         self.data = load_data(cfg.data, quiet=quiet)
         self.split = holdout_split(len(self.data), cfg.data.holdout, cfg.data.running_holdout,
-                                   cfg.data.split_seed)
+                                   cfg.data.split_seed, cfg.data.max_train)
+        if cfg.data.xflip and DATASETS.attr(cfg.data.name, "orientation_labels", False):
+            warn(f"data.xflip=true on {cfg.data.name}: its classes depend on orientation (a mirrored digit "
+                 f"is another symbol or none), so mirrored images teach G images that are not in the data")
         self.G, self.D = build_models(cfg.model, self.data.size, self.data.channels)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -153,7 +157,7 @@ class Trainer:
         self.loader = BatchLoader(self.data.images, self.split.train, cfg.train.batch_size,
                                   seed=cfg.train.seed, device=self.device, out_range=self.out_range,
                                   labels=self.data.labels if self.hooks.needs_labels else None,
-                                  shard=(self.dist.rank, self.dist.world))
+                                  shard=(self.dist.rank, self.dist.world), xflip=cfg.data.xflip)
         if self.dist.enabled:
             distributed.broadcast_module(self.G)
             distributed.broadcast_module(self.D)
@@ -282,6 +286,7 @@ class Trainer:
     def step(self) -> Dict[str, torch.Tensor]:
         """One iteration; the loss and every trick act through ``self.hooks`` (gannorm.hooks)."""
         cfg, H, amp = self.cfg.train, self.hooks, self.amp
+        apply_schedules(self.opt_g, self.opt_d, self.cfg.optim, self.iteration, cfg.iterations)
         self.D.requires_grad_(True)
         for _ in range(cfg.d_steps):
             real, y = self.loader.next()

@@ -220,11 +220,11 @@ class ADA(Hooks):
         self.out_range = tuple(float(v) for v in getattr(base_module(env.G), "output_range", (0.0, 1.0)))
 
     def d_input(self, x, ctx):
-        ctx.logs["ada_p"] = torch.tensor(self.p)
         return from_unit(ada_augment(to_unit(x, self.out_range), self.p, self.groups), self.out_range)
 
     def after_d_step(self, ctx):
         if self.target is None or ctx.d_real is None:
+            ctx.logs["ada_p"] = torch.tensor(self.p)
             return
         d = ctx.d_real
         # the count of positive minus negative logits, an integer: float32's rounding of the
@@ -241,6 +241,7 @@ class ADA(Hooks):
             self.p = ada_adjust(self.p, rt, self.target, batch, self.interval, self.kimg)
             self.rt = rt
             self._sum = self._count = None
+        ctx.logs["ada_p"] = torch.tensor(self.p)  # after this step's update
         if self.rt is not None:
             ctx.logs["ada_rt"] = torch.tensor(self.rt)
 
