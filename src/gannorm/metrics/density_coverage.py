@@ -18,7 +18,8 @@ from typing import Dict
 import torch
 
 from ..errors import GannormError
-from .fidelity import FeatureSet, _at_least, _check_features, feature_metric
+from ..registry import METRICS
+from .fidelity import FeatureSet, _at_least, _check_features, feature_attrs
 
 DC_K = 5
 
@@ -48,10 +49,12 @@ def density_coverage_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
             "dc_k": k}
 
 
-@feature_metric("dc", help="density and coverage, k-NN balls of the real features with k=5 (Naeem et al. 2020)",
-                key="density", logged=("density", "coverage"),
-                fmt=lambda r: f"density {r['value']:.3f}, coverage {r['coverage']:.3f} (k={r['dc_k']})",
-                check=_at_least(DC_K + 1, f"density/coverage with k={DC_K}"))
+# METRICS.register spelled out (not the feature_metric shorthand) so that `gannorm list`, which
+# reads registrations from the source without importing torch, sees it
+@METRICS.register("dc", help="Density and coverage, k-NN balls of the real features with k=5 (Naeem et al. 2020)",
+                  **feature_attrs("dc", key="density", logged=("density", "coverage"),
+                                  fmt=lambda r: f"density {r['value']:.3f}, coverage {r['coverage']:.3f} (k={r['dc_k']})",
+                                  check=_at_least(DC_K + 1, f"density/coverage with k={DC_K}")))
 def density_coverage(real: FeatureSet, gen: FeatureSet, k: int = DC_K) -> Dict[str, float]:
     if real.features is None or gen.features is None:
         raise GannormError("density/coverage needs the features themselves, not only their statistics")
