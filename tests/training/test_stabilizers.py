@@ -165,3 +165,16 @@ def test_two_processes_share_ada_p_and_lecam_anchors(tmp_path):
     s0, s1 = (run / "state_0.txt").read_text(), (run / "state_1.txt").read_text()
     assert s0 == s1
     assert eval(s0)[0] > 0  # p moved
+
+
+def test_a_checkpoint_config_from_before_the_new_settings_resumes_without_a_change():
+    from gannorm.training.resume import config_changes
+
+    now = config.load(None, ["iterations=10"]).to_dict()
+    old = config.load(None, ["iterations=10"]).to_dict()
+    for section, key in (("data", "xflip"), ("data", "max_train"), ("optim", "g_schedule"),
+                         ("optim", "d_schedule"), ("optim", "schedule_iters")):
+        del old[section][key]
+    assert config_changes(old, now) == []
+    now["optim"]["g_schedule"] = "linear"
+    assert [c["key"] for c in config_changes(old, now)] == ["optim.g_schedule"]
