@@ -99,7 +99,7 @@ class EvalConfig:
     test_steps: int = 50  # z-optimisation steps of the running test (paper's code: 50)
     test_lr: float = 0.01
     final_steps: int = 2000  # steps of the final test (gannorm eval --recon); why 2000: benchmarks/recon_steps.py
-    metrics: List[str] = field(default_factory=list)  # sample-quality metrics during training: fid, kid, is, pr
+    metrics: List[str] = field(default_factory=list)  # sample-quality metrics during training: fid, kid, is, pr, dc
     metrics_interval: int = 0  # compute eval.metrics every N iterations (and at the end); 0 = off
     extractor: str = "efficientnet_lite0"  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
     metrics_n: int = 2000  # generated images per evaluation, and at most as many real ones
