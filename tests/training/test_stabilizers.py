@@ -178,3 +178,26 @@ def test_a_checkpoint_config_from_before_the_new_settings_resumes_without_a_chan
     assert config_changes(old, now) == []
     now["optim"]["g_schedule"] = "linear"
     assert [c["key"] for c in config_changes(old, now)] == ["optim.g_schedule"]
+
+
+@pytest.mark.slow  # three 2-process torchrun runs: about two minutes on 2 shared cores
+def test_two_process_resume_mid_interval_reproduces_the_uninterrupted_run(tmp_path):
+    """Reference: the uninterrupted 2-process run. The checkpoint at iteration 3 falls inside
+    ADA's 2-step interval, so its accumulators must be the same on both processes."""
+    tricks = "train.tricks={ada: {kimg: 0.02, interval: 2, target: 0.3}, lecam: {start_iter: 2}, diffaugment: {}}"
+
+    def two(run, *extra):
+        p = subprocess.run([*_torchrun(), "--standalone", "--nproc_per_node", "2", "-m", "gannorm", "train", *TINY,
+                            "iterations=6", "checkpoint_every=3", tricks, *extra, "--run-dir", str(run), "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+
+    two(tmp_path / "full")
+    two(tmp_path / "part", "iterations=3")
+    two(tmp_path / "part", "--resume", str(tmp_path / "part"))
+    key = lambda r: (r["iteration"], r["d_loss"], r["g_loss"], r["ada_p"])  # noqa: E731
+    assert [key(r) for r in _rows(tmp_path / "full")] == [key(r) for r in _rows(tmp_path / "part")]
+    wa = load_checkpoint(tmp_path / "full" / "checkpoints" / "latest.pt")
+    wb = load_checkpoint(tmp_path / "part" / "checkpoints" / "latest.pt")
+    for name in wa["D"]:
+        assert torch.equal(wa["D"][name], wb["D"][name]), name

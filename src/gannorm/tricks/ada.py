@@ -231,12 +231,14 @@ class ADA(Hooks):
         # mean is undone so that r_t is exact and a tie with the target moves nothing
         s = (rt_sign(d).double() * d.numel()).round()
         c = torch.tensor(float(d.numel()), dtype=torch.float64, device=d.device)
+        # summed over processes at every step (no host sync), so every process, and the
+        # checkpoint rank 0 writes, holds the same accumulators: a resume mid-interval is exact
+        s, c = all_sum(torch.stack([s, c]))
         self._sum = s if self._sum is None else self._sum.to(d.device) + s
         self._count = c if self._count is None else self._count.to(d.device) + c
         self._steps += 1
         if self._steps % self.interval == 0:
-            tot = all_sum(torch.stack([self._sum, self._count]))
-            rt = float(tot[0]) / float(tot[1])  # r_t over the interval's reals of every process (one host sync)
+            rt = float(self._sum) / float(self._count)  # r_t over the interval's reals of every process (host sync)
             batch = ctx.real.shape[0] * rank_world()[1]
             self.p = ada_adjust(self.p, rt, self.target, batch, self.interval, self.kimg)
             self.rt = rt
