@@ -201,3 +201,14 @@ def test_two_process_resume_mid_interval_reproduces_the_uninterrupted_run(tmp_pa
     wb = load_checkpoint(tmp_path / "part" / "checkpoints" / "latest.pt")
     for name in wa["D"]:
         assert torch.equal(wa["D"][name], wb["D"][name]), name
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_every_new_switch_together_trains_under_amp(tmp_path, amp):
+    cfg = config.load(None, TINY + ["iterations=3", f"amp={amp}", "optim.d_schedule=cosine", "data.xflip=true",
+                                    "train.tricks={ada: {p: 0.5, interval: 1, kimg: 0.05}, diffaugment: {}, lecam: {},"
+                                    " bcr: {}, zcr: {}, r2: {every: 2}}"])
+    t = _trainer(cfg, tmp_path / "r")
+    t.train()
+    last = _rows(tmp_path / "r")[-1]
+    assert all(math.isfinite(last[k]) for k in ("d_loss", "g_loss", "lecam", "bcr_real", "zcr_g", "ada_p"))
