@@ -41,7 +41,7 @@ def test_save_roundtrip(tmp_path):
 
 @pytest.mark.parametrize("override,match", [
     ("model.d_norm_args.cc=1", r"model.d_norm_args: normalization 'bssn' has no option 'cc'.*Did you mean 'c'"),
-    ("train.tricks.r1={gama: 1}", r"train.tricks.r1: trick 'r1' has no option 'gama'; valid: gamma. Did you mean 'gamma'"),
+    ("train.tricks.r1={gama: 1}", r"train.tricks.r1: trick 'r1' has no option 'gama'; valid: gamma, every. Did you mean 'gamma'"),
     ("train.loss_args.foo=2", r"train.loss_args: loss 'nonsaturating' has no option 'foo'; valid: real_label"),
     ("model.g_norm_args.c=2", r"model.g_norm_args: normalization 'weight' has no option 'c'; valid: affine_hidden"),
     ("model.args.level=2", r"model.args: model 'dcgan' has no option 'level'; it takes none"),

@@ -15,6 +15,7 @@ import inspect
 import math
 import os
 import typing
+import warnings
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional
 
@@ -36,6 +37,8 @@ class DataConfig:
     validation: int = 0  # validation images, disjoint from training and the final test (tuning scores on them); 0 = none
     split_seed: int = 0  # the permutation that carves out the holdout
     download: bool = False  # fetch the dataset (cifar10, cifar100) to $GANNORM_CACHE when data.root lacks it
+    xflip: bool = False  # also train on every image mirrored left-right (doubles the set; StyleGAN2-ADA's --mirror)
+    max_train: Optional[int] = None  # train on a random subset of this many images (limited-data studies); None = all
     args: Dict[str, Any] = field(default_factory=dict)  # dataset-specific options
 
 
@@ -64,6 +67,9 @@ class OptimConfig:
     beta2: float = 0.999  # Adam
     weight_decay: float = 0.0
     impl: str = "auto"  # torch's optimizer implementation: auto | foreach | fused | for_loop (fused: adam only)
+    g_schedule: str = "constant"  # G's learning-rate schedule: constant | linear (decay to 0) | cosine (to 0)
+    d_schedule: str = "constant"  # D's learning-rate schedule, as g_schedule
+    schedule_iters: Optional[int] = None  # iterations over which a schedule reaches 0; None = train.iterations
 
 
 @dataclass
@@ -94,7 +100,7 @@ class EvalConfig:
     test_steps: int = 50  # z-optimisation steps of the running test (paper's code: 50)
     test_lr: float = 0.01
     final_steps: int = 2000  # steps of the final test (gannorm eval --recon); why 2000: benchmarks/recon_steps.py
-    metrics: List[str] = field(default_factory=list)  # sample-quality metrics during training: fid, kid, is, pr
+    metrics: List[str] = field(default_factory=list)  # sample-quality metrics during training: fid, kid, is, pr, dc
     metrics_interval: int = 0  # compute eval.metrics every N iterations (and at the end); 0 = off
     extractor: str = "efficientnet_lite0"  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
     metrics_n: int = 2000  # generated images per evaluation, and at most as many real ones
@@ -315,6 +321,8 @@ DATA_SUPPLIED = ("root", "image_size", "channels", "quiet", "download")
 #: where the real images of eval.metrics come from
 #: names of the real-image splits an evaluation may compare with (gannorm.data.split makes them)
 REAL_SPLITS = ("train", "test", "validation", "all")
+#: learning-rate schedules (optim.g_schedule / d_schedule); their formulas: gannorm.training.optim.lr_factor
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 def trick_options(name: str, args: Any) -> Dict[str, Any] | None:
@@ -371,6 +379,9 @@ def validate(cfg: Config) -> None:
     for trick, args in cfg.train.tricks.items():
         TRICKS.get(trick)
         TRICKS.check_options(trick, trick_options(trick, args) or {}, f"train.tricks.{trick}")
+        check = TRICKS.attr(trick, "check")  # the trick's own value checks (ranges, names), before training
+        if check is not None and trick_options(trick, args) is not None:
+            check(**trick_options(trick, args))
     for where, v in [
         ("train.iterations", cfg.train.iterations), ("train.batch_size", cfg.train.batch_size),
         ("train.d_steps", cfg.train.d_steps), ("model.z_dim", cfg.model.z_dim),
@@ -396,6 +407,8 @@ def validate(cfg: Config) -> None:
     _one_of("train.amp", cfg.train.amp, ("off", "bf16", "fp16"))
     _one_of("train.compile", cfg.train.compile, ("off", "default", "reduce-overhead", "max-autotune"))
     _one_of("optim.impl", cfg.optim.impl, ("auto", "foreach", "fused", "for_loop"))
+    _validate_schedules(cfg)
+    _positive("data.max_train", cfg.data.max_train)
     double = inner_gradient_terms(cfg)
     if cfg.train.compile != "off" and cfg.train.compile_backend != "eager" and double:
         raise GannormError(f"train.compile={cfg.train.compile} cannot run with {', '.join(double)}: an inner "
@@ -404,6 +417,27 @@ def validate(cfg: Config) -> None:
     dev = cfg.train.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
         raise GannormError(f"train.device must be auto, cpu, cuda or cuda:N, got {dev!r}")
+
+
+def _validate_schedules(cfg: Config) -> None:
+    for which in ("g_schedule", "d_schedule"):
+        name = getattr(cfg.optim, which)
+        if name not in SCHEDULES:
+            close = difflib.get_close_matches(name, SCHEDULES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise GannormError(f"optim.{which}={name!r} is not a schedule; use one of: {', '.join(SCHEDULES)}.{hint}")
+    _positive("optim.schedule_iters", cfg.optim.schedule_iters)
+    scheduled = {cfg.optim.g_schedule, cfg.optim.d_schedule} != {"constant"}
+    if scheduled and cfg.optim.schedule_iters and cfg.optim.schedule_iters > cfg.train.iterations:
+        warnings.warn(f"optim.schedule_iters={cfg.optim.schedule_iters} is longer than train.iterations="
+                      f"{cfg.train.iterations}: the learning rate stops at "
+                      f"{_end_share(cfg):.0%} of its start instead of reaching 0", UserWarning, stacklevel=3)
+
+
+def _end_share(cfg: Config) -> float:
+    t = cfg.train.iterations / cfg.optim.schedule_iters
+    name = cfg.optim.d_schedule if cfg.optim.d_schedule != "constant" else cfg.optim.g_schedule
+    return 1 - t if name == "linear" else 0.5 * (1 + math.cos(math.pi * t))
 
 
 def _validate_eval(ev: EvalConfig) -> None:

@@ -7,9 +7,10 @@ at fixed points of an iteration::
     setup(env)            once, after the models are built: may wrap env.G / env.D
                           (minibatch discrimination, conditional GAN, BEGAN's auto-encoder)
                           or adjust env.loss (label smoothing)
-    D step (x d_steps):   real, y = next batch;  fake = G(z, y)
+    D step (x d_steps):   real, y = next batch;  fake = G(z, y)    (ctx.z, ctx.generated = z, fake)
                           fake  = d_fake(fake, ctx)          experience replay
-                          x     = d_input(x, ctx)            every image D sees (instance noise)
+                          x     = d_input(x, ctx)            every image D sees (instance noise,
+                                                             DiffAugment, ADA; also in the G step)
                           L_D   = loss.d_loss(D(real), D(fake)) + sum d_penalty(ctx)
                           after_d_step(ctx)                  weight clipping, running means
     G step:               L_G   = loss.g_loss(D(G(z)), D(real)?) + sum g_penalty(ctx)
@@ -72,6 +73,8 @@ class StepContext:
     phase: str = "d"  # "d" or "g"
     logs: Dict[str, torch.Tensor] = field(default_factory=dict)  # scalars to log (detached)
     d_fn: Optional[Any] = None  # what computes D's output: D itself or its torch.compile (train.compile)
+    z: Optional[torch.Tensor] = None  # the latent codes of this step's fakes
+    generated: Optional[torch.Tensor] = None  # the fakes as G made them (before d_fake and d_input)
 
     def d(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         """D's output on ``x`` (with the batch's labels when D is conditional)."""

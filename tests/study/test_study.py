@@ -72,7 +72,7 @@ def test_unknown_axis_value_fails_before_any_run(tmp_path):
 
 
 def test_unknown_metric_or_extractor_fails_before_any_run_listing_valid_names(tmp_path):
-    with pytest.raises(GannormError, match=r"unknown metric 'fdi'; valid: fid, is, kid, pr"):
+    with pytest.raises(GannormError, match=r"unknown metric 'fdi'; valid: dc, fid, is, kid, pr"):
         load_study(_write(tmp_path, {"d_norm": ["none"]}, final={"metrics": ["fdi"]}))
     with pytest.raises(GannormError, match=r"unknown feature extractor 'effnet'; valid: .*efficientnet_lite0"):
         load_study(_write(tmp_path, {"d_norm": ["none"]}, final={"metrics": ["fid"], "extractor": "effnet"}))

@@ -52,8 +52,8 @@ def test_minibatch_tricks_need_a_logit_d():
 
 def test_bad_trick_options_and_names():
     with pytest.raises(GannormError, match="unknown trick"):
-        build_hooks(LOSSES.build("hinge"), {"r2": {}})
-    with pytest.raises(GannormError, match="trick 'r1' has no option 'gama'; valid: gamma. Did you mean 'gamma'"):
+        build_hooks(LOSSES.build("hinge"), {"r3": {}})
+    with pytest.raises(GannormError, match="trick 'r1' has no option 'gama'; valid: gamma, every. Did you mean 'gamma'"):
         build_hooks(LOSSES.build("hinge"), {"r1": {"gama": 1}})
     with pytest.raises(GannormError, match="expected options"):
         build_hooks(LOSSES.build("hinge"), {"r1": 5})

@@ -72,7 +72,7 @@ def fashion_mnist(root: str | None = None, split: str = "train") -> ImageData:
     return d
 
 
-@DATASETS.register("mnist", help="MNIST IDX files (set data.root)")
+@DATASETS.register("mnist", help="MNIST IDX files (set data.root)", orientation_labels=True)
 def mnist(root: str | None = None, split: str = "train") -> ImageData:
     if not root:
         raise GannormError("the mnist dataset needs data.root: a folder with train-images-idx3-ubyte(.gz)")

@@ -35,11 +35,15 @@ def reference_images(images: np.ndarray, indices,
 class BatchLoader:
     def __init__(self, images: np.ndarray, indices: np.ndarray, batch_size: int, seed: int,
                  device: torch.device, out_range=(0.0, 1.0), labels: np.ndarray | None = None,
-                 shard: tuple = (0, 1)):
+                 shard: tuple = (0, 1), xflip: bool = False):
         # batch_size is the global batch; with shard=(rank, world) this process keeps its
         # slice of every global batch, so N processes see exactly the images of one.
         self.rank, self.world = shard
         self.images, self.indices = images, np.asarray(indices)
+        # xflip: each image also appears mirrored, as index + len(images) (StyleGAN2-ADA's --mirror)
+        self.n_images = len(images)
+        if xflip:
+            self.indices = np.concatenate([self.indices, self.indices + self.n_images])
         self.labels = labels
         self.batch_size, self.device, self.out_range = batch_size, device, out_range
         self.gen = torch.Generator().manual_seed(seed)
@@ -68,8 +72,13 @@ class BatchLoader:
             per = self.batch_size // self.world
             idx = idx[self.rank * per:(self.rank + 1) * per]
         # sorted reads are much faster from a memory map; the batch order does not matter
+        flipped = idx >= self.n_images
+        idx = idx % self.n_images
         order = np.argsort(idx, kind="stable")
         x = torch.from_numpy(np.ascontiguousarray(self.images[idx[order]]))
+        if flipped.any():
+            rows = torch.from_numpy(flipped[order])
+            x[rows] = x[rows].flip(-1)
         x = to_model_range(x.to(self.device, non_blocking=True), self.out_range)
         y = None
         if self.labels is not None:

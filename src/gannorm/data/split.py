@@ -46,7 +46,11 @@ def default_holdout(n: int) -> int:
     return min(2000, n // 5)
 
 
-def holdout_split(n: int, holdout: int | None, running: int, seed: int, validation: int = 0) -> Split:
+def holdout_split(n: int, holdout: int | None, running: int, seed: int, validation: int = 0,
+                  max_train: int | None = None) -> Split:
+    """``max_train``: train on only the first ``max_train`` images of the permutation after the
+    held-out and validation images (a random subset, for limited-data studies); the held-out
+    sets do not change."""
     holdout = default_holdout(n) if holdout is None else holdout
     validation = int(validation or 0)
     if validation < 0:
@@ -58,11 +62,13 @@ def holdout_split(n: int, holdout: int | None, running: int, seed: int, validati
     perm = np.random.RandomState(seed).permutation(n)
     final, val = perm[:holdout], perm[holdout:holdout + validation]
     running_from = val if validation else final
-    return Split(train=np.sort(perm[holdout + validation:]), final_test=final,
+    rest = perm[holdout + validation:]
+    train = rest if max_train is None else rest[:max_train]
+    return Split(train=np.sort(train), final_test=final,
                  running_test=running_from[:min(running, len(running_from))], validation=val)
 
 
 def split_for(data_cfg, n: int) -> Split:
     """The split a run with data settings ``data_cfg`` (a ``DataConfig``) makes of ``n`` images."""
     return holdout_split(n, data_cfg.holdout, data_cfg.running_holdout, data_cfg.split_seed,
-                         getattr(data_cfg, "validation", 0))
+                         getattr(data_cfg, "validation", 0), getattr(data_cfg, "max_train", None))

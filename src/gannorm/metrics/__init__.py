@@ -3,5 +3,6 @@ extractors. Each metric registers in ``METRICS`` with its CLI flag, result key a
 format; nothing here knows about runs (that is ``gannorm.evaluation``)."""
 from .reconstruction import ReconResult, reconstruction_error
 from . import extractors, fidelity  # noqa: F401  (FID/KID/IS/PR register in METRICS)
+from . import density_coverage  # noqa: F401  (density and coverage register in METRICS)
 
 __all__ = ["ReconResult", "reconstruction_error"]

@@ -7,7 +7,7 @@ Study YAML::
       images: 2000           # held-out images; default: the whole held-out final set
       checkpoints: [best, latest]   # default [best], the authors' protocol
       ladder: [25, 50, 100, 200, 500, 1000, 2000]  # error recorded at these step budgets
-      metrics: [fid, kid]    # sample-quality metrics (fid, kid, is, pr); default none
+      metrics: [fid, kid]    # sample-quality metrics (fid, kid, is, pr, dc); default none
       extractor: efficientnet_lite0
       n_gen: 2000            # generated images per sample-quality metric
       n_real: null           # real training images (default: all)

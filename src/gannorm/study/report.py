@@ -17,6 +17,7 @@ import yaml
 from .. import config as config_mod
 from ..data import load_data, split_for
 from ..errors import GannormError
+from ..registry import METRICS
 from . import analysis as A
 from . import figures
 from . import selection
@@ -30,6 +31,11 @@ from .store import Store
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
 QUALITY_LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision"}
+
+
+def quality_label(metric: str) -> str:
+    """A metric's column label: the familiar name, else its result key (``dc`` -> density)."""
+    return QUALITY_LABELS.get(metric) or str(METRICS.attr(metric, "key", metric))
 LOWER_IS_BETTER = {"fid", "kid"}
 e = html.escape
 
@@ -210,7 +216,7 @@ class Page:
                 f"{', '.join(map(str, steps)) or '?'} z-steps (RMSProp from z = 0, Xiang & Li 2017); checkpoints: "
                 f"{', '.join(self.ckpts)}")
         if spec and spec.metrics:
-            text += (f"; sample quality: {', '.join(QUALITY_LABELS[m] for m in spec.metrics)} with extractor "
+            text += (f"; sample quality: {', '.join(quality_label(m) for m in spec.metrics)} with extractor "
                      f"{spec.extractor}, {spec.n_gen} generated vs {spec.n_real or 'all'} real training images")
         return text
 
@@ -227,7 +233,7 @@ class Page:
                 v = self.verdicts[(panel, c)]
                 h.append(f"<h4>checkpoint: {e(c)}{' (the authors’ protocol: lowest running error)' if c == 'best' else ''}"
                          f"</h4>")
-                qh = "".join(f"<th>{QUALITY_LABELS[m]} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
+                qh = "".join(f"<th>{quality_label(m)} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
                              for m in quality)
                 h.append("<table><tr><th class='l'>method</th><th>runs done / total</th><th>mean ± std</th>"
                          f"<th>95% CI</th>{qh}<th>running test: {A.RUNNING_FIGURE[c]}</th>"

@@ -8,6 +8,7 @@ same update up to float rounding.
 from __future__ import annotations
 
 import inspect
+import math
 
 import torch
 
@@ -42,3 +43,33 @@ def _impl(cfg: OptimConfig, name: str, cls) -> dict:
 def build_optimizers(g, d, cfg: OptimConfig):
     build = OPTIMIZERS.get(cfg.name)
     return build(g.parameters(), cfg.g_lr, cfg), build(d.parameters(), cfg.d_lr, cfg)
+
+
+def lr_factor(schedule: str, t: int, total: int) -> float:
+    """The learning rate's share of its configured value at iteration ``t`` (0-based) of a
+    schedule ``total`` iterations long; past the end it stays at its last value.
+
+    constant  1
+    linear    1 - t / T                     (decay to zero: Mimicry's SNGAN/WGAN-GP default, Lee & Town 2020)
+    cosine    (1 + cos(pi t / T)) / 2       (Loshchilov & Hutter 2017, SGDR without restarts)
+    """
+    if schedule == "constant":
+        return 1.0
+    s = min(max(t, 0) / max(total, 1), 1.0)
+    if schedule == "linear":
+        return 1.0 - s
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * s))
+    raise GannormError(f"unknown learning-rate schedule {schedule!r}; use constant, linear or cosine")
+
+
+def apply_schedules(opt_g, opt_d, cfg: OptimConfig, iteration: int, iterations: int) -> None:
+    """Set each optimizer's learning rate for ``iteration``: a function of the iteration alone,
+    so a resumed run gets the same rates as one never interrupted."""
+    total = cfg.schedule_iters or iterations
+    for opt, base, name in ((opt_g, cfg.g_lr, cfg.g_schedule), (opt_d, cfg.d_lr, cfg.d_schedule)):
+        if name == "constant":
+            continue
+        lr = base * lr_factor(name, iteration, total)
+        for group in opt.param_groups:
+            group["lr"] = lr

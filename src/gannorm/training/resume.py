@@ -15,6 +15,7 @@ from typing import Any, Dict, List
 
 import yaml
 
+from ..config import Config
 from ..errors import GannormError
 from ..utils.io import atomic_write_text
 
@@ -40,7 +41,9 @@ def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 def config_changes(saved: Dict[str, Any], now: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Every key whose value differs between two configs (as ``Config.to_dict()``)."""
-    a, b = flatten(saved), flatten(now)
+    # a setting added after the checkpoint was written is absent from its config: it ran with
+    # what is now that setting's default
+    a, b = {**flatten(Config().to_dict()), **flatten(saved)}, flatten(now)
     return [{"key": k, "old": a.get(k), "new": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 

@@ -16,6 +16,7 @@ from .. import config as config_mod
 from ..config import Config
 from ..data import BatchLoader, load_data, reference_images, split_for
 from ..errors import DivergedError, GannormError
+from ..registry import DATASETS
 from ..hooks import StepContext, call_g, warn
 from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
@@ -29,7 +30,7 @@ from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint,
 from .ema import EMA
 from .generator_spec import generator_spec
 from .logging import MetricsLog
-from .optim import build_optimizers
+from .optim import apply_schedules, build_optimizers
 from .resume import check_resume_config, record_changes
 from .rundir import RunDir
 
@@ -126,6 +127,9 @@ class Trainer:
 
         self.data = load_data(cfg.data, quiet=quiet)
         self.split = split_for(cfg.data, len(self.data))
+        if cfg.data.xflip and DATASETS.attr(cfg.data.name, "orientation_labels", False):
+            warn(f"data.xflip=true on {cfg.data.name}: its classes depend on orientation (a mirrored digit "
+                 f"is another symbol or none), so mirrored images teach G images that are not in the data")
         self.G, self.D = build_models(cfg.model, self.data.size, self.data.channels)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -152,7 +156,7 @@ class Trainer:
         self.loader = BatchLoader(self.data.images, self.split.train, cfg.train.batch_size,
                                   seed=cfg.train.seed, device=self.device, out_range=self.out_range,
                                   labels=self.data.labels if self.hooks.needs_labels else None,
-                                  shard=(self.dist.rank, self.dist.world))
+                                  shard=(self.dist.rank, self.dist.world), xflip=cfg.data.xflip)
         if self.dist.enabled:
             distributed.broadcast_module(self.G)
             distributed.broadcast_module(self.D)
@@ -281,15 +285,17 @@ class Trainer:
     def step(self) -> Dict[str, torch.Tensor]:
         """One iteration; the loss and every trick act through ``self.hooks`` (gannorm.hooks)."""
         cfg, H, amp = self.cfg.train, self.hooks, self.amp
+        apply_schedules(self.opt_g, self.opt_d, self.cfg.optim, self.iteration, cfg.iterations)
         self.D.requires_grad_(True)
         for _ in range(cfg.d_steps):
             real, y = self.loader.next()
             if cfg.channels_last:
                 real = fastpath.batch_to_channels_last(real)
             with amp.autocast():
+                z = self._z(real.shape[0])
                 with torch.no_grad():
-                    fake = call_g(self.G_fn, self._z(real.shape[0]), y)
-                ctx = self._context("d", real, fake, y)
+                    fake = call_g(self.G_fn, z, y)
+                ctx = self._context("d", real, fake, y, z)
                 ctx.fake = H.d_input(H.d_fake(ctx.fake, ctx), ctx)
                 ctx.real = H.d_input(ctx.real, ctx)
                 # losses in float32 whatever the step's precision
@@ -301,7 +307,8 @@ class Trainer:
         # G step: D's weights need no gradient, which saves their backward.
         self.D.requires_grad_(False)
         with amp.autocast():
-            ctx = self._context("g", d_ctx.real, call_g(self.G_fn, self._z(real.shape[0]), y), y)
+            z = self._z(real.shape[0])
+            ctx = self._context("g", d_ctx.real, call_g(self.G_fn, z, y), y, z)
             ctx.fake = H.d_input(ctx.fake, ctx)
             ctx.d_fake = ctx.d(ctx.fake).float()
             if H.g_needs_real:
@@ -345,10 +352,10 @@ class Trainer:
                                 f"{self._kept()}. Try a lower learning rate or another normalization")
         return out
 
-    def _context(self, phase: str, real, fake, y) -> StepContext:
+    def _context(self, phase: str, real, fake, y, z=None) -> StepContext:
         return StepContext(self.G, self.D, real, fake, y, iteration=self.iteration,
                            iterations=self.cfg.train.iterations, phase=phase,
-                           d_fn=None if self.D_fn is self.D else self.D_fn)
+                           d_fn=None if self.D_fn is self.D else self.D_fn, z=z, generated=fake)
 
     # ------------------------------------------------------------------ periodic work
     @property

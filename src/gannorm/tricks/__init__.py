@@ -26,6 +26,10 @@ from . import historical_averaging  # noqa: F401
 from . import replay  # noqa: F401
 from . import orthogonal  # noqa: F401
 from . import conditional  # noqa: F401
+from . import diffaugment  # noqa: F401
+from . import ada  # noqa: F401
+from . import lecam  # noqa: F401
+from . import consistency  # noqa: F401
 from .truncation import truncated_normal
 
 
