@@ -73,9 +73,10 @@ class CellProcesses:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def run(self, cmd: List[str], **kw) -> Optional[int]:
+    def run(self, cmd: List[str], before=None, **kw) -> Optional[int]:
         """The command's exit status (negative: the signal that ended it), or ``None`` when
-        the study is stopping and the command was not started."""
+        the study is stopping and the command was not started (nor ``before()`` called, which
+        prepares its start)."""
         parent, prctl = os.getpid(), self._prctl
         extra = {}
         if POSIX:
@@ -85,6 +86,8 @@ class CellProcesses:
         with self._guard:  # checked under the lock that stop() takes: no start slips past a stop
             if self._stop.is_set():
                 return None
+            if before is not None:
+                before()
             proc = subprocess.Popen(cmd, **kw, **extra)
             self._live[proc.pid] = proc
         try:

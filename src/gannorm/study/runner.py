@@ -169,14 +169,19 @@ class LocalPool:
 
     def _work(self, procs: CellProcesses, cell: Cell, until: Optional[int]):
         run_dir = self.p["runs"] / cell.id
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / outcomes.FILENAME).unlink(missing_ok=True)  # what is there after the run is this attempt's
+
+        def before():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / outcomes.FILENAME).unlink(missing_ok=True)  # what is there after the run is this attempt's
+
         cmd = [sys.executable, "-m", "gannorm.study.cell", str(self.p["configs"] / f"{cell.id}.yaml"), str(run_dir),
                "--diversity-samples", str(self.study.diversity_samples), *self.study.final_test.cli_args(),
                *(["--until", str(until)] if until is not None else [])]
         log = self.p["logs"] / f"{cell.id}.log"
+        if procs.stopping:
+            return cell, run_dir, None, log
         with open(log, "a" if until is not None else "w") as f:
-            rc = procs.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=self.env)
+            rc = procs.run(cmd, before, stdout=f, stderr=subprocess.STDOUT, env=self.env)
         return cell, run_dir, rc, log
 
     def run(self, batch: List[Tuple[Cell, Optional[int]]], on_result: Callable) -> None:
