@@ -283,3 +283,17 @@ def test_no_finite_value_at_a_rung_is_an_error_not_a_silent_pass(tmp_path):
     values = _planted(study)
     with pytest.raises(GannormError, match="no method has a finite recon_running"):
         _drive(tmp_path, study, FakePool(values, diverge={c.id for c in study.cells}), "alldiv")
+
+
+def test_the_report_section_shows_each_cut_and_flags_a_close_call(tmp_path):
+    store = Store(tmp_path / "s.db")
+    rows, cut = selection.decide_rung(0, 10, {"a": {"0": 0.30, "1": 0.40}, "b": {"0": 0.41, "1": 0.31}}, 0.5, "min")
+    selection.save(store, rows, {f"margin@10": cut, "scheduler": "sync", "metric": "recon_running"})
+    page = selection.render(store)
+    assert "Synchronous successive halving" in page
+    assert "iteration 10: a kept, b stopped, margin 0.01" in page and "close call" in page
+    rows, cut = selection.decide_rung(0, 20, {"a": {"0": 0.1, "1": 0.11}, "b": {"0": 0.5, "1": 0.52}}, 0.5, "min")
+    store.db.execute("DELETE FROM selection")
+    selection.save(store, rows, {f"margin@20": cut})
+    assert "close call" not in selection.render(store)
+    store.close()

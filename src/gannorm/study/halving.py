@@ -27,6 +27,7 @@ value in the worse direction: Ray's cut-off is a percentile, which an infinity t
 from __future__ import annotations
 
 import difflib
+from fractions import Fraction
 import json
 import math
 import time
@@ -135,7 +136,10 @@ def make_plan(study: Study, cells: List[Cell]) -> Plan:
                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
                 + f"; valid: {', '.join(sorted(common)) or 'none: set eval.test_interval > 0 for recon_running'}")
     step, name = common[metric]
-    keep = float(spec.get("keep", 0.5))
+    try:
+        keep = float(Fraction(str(spec.get("keep", 0.5))))
+    except (ValueError, ZeroDivisionError):
+        raise GannormError(f"halving.keep must be a fraction 1/n (0.5, 1/3, ...), got {spec.get('keep')!r}") from None
     eta = round(1 / keep) if 0 < keep < 1 else 0
     if eta < 2 or abs(eta * keep - 1) > 1e-6:
         raise GannormError(f"halving.keep must be 1/n for an integer n >= 2 (0.5, 0.333...), got {keep}")

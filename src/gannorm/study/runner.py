@@ -61,6 +61,10 @@ def skipped(store: Store, study: Study, retry_failed: bool) -> List[str]:
         how = "successive halving decided them; a new study directory (--out) runs them again" \
             if who == outcomes.BY_SELECTION else "rerun with --retry-failed to run them again"
         lines.append(f"skipping {len(cs)} {what} cell(s) (e.g. {first}); {how}")
+    killed = [(c.id, o) for c in study.cells if (o := store.outcome(c.id)) and o["status"] == "killed"]
+    if killed:
+        lines.append(f"resuming {len(killed)} killed cell(s) from their last checkpoint "
+                     f"(e.g. {killed[0][0]}: {killed[0][1]['error']})")
     return lines
 
 
