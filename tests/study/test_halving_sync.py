@@ -297,3 +297,40 @@ def test_the_report_section_shows_each_cut_and_flags_a_close_call(tmp_path):
     selection.save(store, rows, {f"margin@20": cut})
     assert "close call" not in selection.render(store)
     store.close()
+
+
+@pytest.mark.slow  # six cell processes one after another (~1-2 min on a busy 2-core machine)
+def test_synchronous_halving_on_the_local_pool_end_to_end(tmp_path):
+    from gannorm.study import run_study
+
+    base = {**TINY, "train": {**TINY["train"], "iterations": 20, "checkpoint_every": 5, "log_every": 5},
+            "eval": {"test_interval": 5, "test_steps": 2}}
+    p = tmp_path / "study.yaml"
+    p.write_text(yaml.safe_dump({"name": "h", "base": base, "strategy": "halving",
+                                 "axes": {"lr": {"good": {"optim.g_lr": 2e-4}, "slow": {"optim.g_lr": 1e-5},
+                                                 "huge": {"optim.g_lr": 50.0, "optim.d_lr": 50.0}}},
+                                 "halving": {"first_rung": 5, "keep": 0.5},
+                                 "final_test": {"steps": 2, "images": 8}, "diversity_samples": 8}))
+    study = load_study(p)
+    out = tmp_path / "out"
+    rows = run_study(study, out, jobs=2, threads=1)
+    store = Store(out / "study.db")
+    decisions = _decisions(store)
+    runs = {r["cell_id"]: r for r in store.runs()}
+    # rung 5: ceil(3/2) = 2 continue; rung 10: 1 continues; it finishes at 20
+    assert [d for it, *_, d in decisions if it == 5].count("continued") == 2
+    assert [d for it, *_, d in decisions if it == 10] == ["continued", "stopped"]
+    winner = [m for it, m, _, d in decisions if it == 20]
+    assert len(winner) == 1 and runs[winner[0]]["status"] == "done" and runs[winner[0]]["iterations"] == 20
+    for cid, r in runs.items():
+        if cid != winner[0]:
+            assert (r["status"], r["stopped_by"]) in (("stopped", "selection"), ("diverged", None)), r
+            o = outcomes.read(out / "runs" / cid)
+            assert o.status == r["status"] and o.by == r["stopped_by"]
+            assert r["iterations"] in (5, 10) or r["status"] == "diverged"
+    # a rerun has nothing to do and says why it skips the stopped cells
+    lines = []
+    assert run_study(study, out, say=lines.append) == []
+    assert any("stopped by selection" in l for l in lines), lines
+    store.close()
+    assert sum(r["iterations"] for r in rows) < 3 * 20
