@@ -178,7 +178,8 @@ class LocalPool:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / outcomes.FILENAME).unlink(missing_ok=True)  # what is there after the run is this attempt's
 
-        cmd = [sys.executable, "-m", "gannorm.study.cell", str(self.p["configs"] / f"{cell.id}.yaml"), str(run_dir),
+        # the package imports its cell module (halving uses it), which runpy would warn about in every log
+        cmd = [sys.executable, "-W", "ignore::RuntimeWarning:runpy", "-m", "gannorm.study.cell", str(self.p["configs"] / f"{cell.id}.yaml"), str(run_dir),
                "--diversity-samples", str(self.study.diversity_samples), *self.study.final_test.cli_args(),
                *(["--until", str(until)] if until is not None else [])]
         log = self.p["logs"] / f"{cell.id}.log"
