@@ -16,7 +16,10 @@ benchmark resumes where it stopped.
 
     python benchmarks/halving.py [--iterations 360] [--first-rung 40] [--methods 9] [--keep 1/3]
                                  [--bench-seeds 0,1,2] [--scheduler sync|asha] [--workdir DIR]
-                                 [--backend local|ray] [--jobs 1]
+                                 [--backend local|ray] [--jobs 1] [--cpus-per-cell 1]
+
+(The ASHA runs in RESULTS.md from before 2026-12-05 used an earlier version of this script, with
+``--seeds N`` seeds per method in one study and ASHA on Ray always.)
 """
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ def winner(db: Path):
 
 def run(study: Path, out: Path, a, extra) -> float:
     t0 = time.perf_counter()
-    backend = ["--backend", a.backend] + (["--cpus-per-cell", "1"] if a.backend == "ray" else
+    backend = ["--backend", a.backend] + (["--cpus-per-cell", str(a.cpus_per_cell)] if a.backend == "ray" else
                                           ["--jobs", str(a.jobs), "--threads", "1"])
     r = subprocess.run([sys.executable, "-m", "gannorm", "study", str(study), "--out", str(out), "--no-report",
                         *backend, *extra], capture_output=True, text=True)
@@ -88,7 +91,8 @@ def main():
     ap.add_argument("--bench-seeds", default="0,1,2", help="training seeds, one benchmark per seed")
     ap.add_argument("--scheduler", default="sync", choices=["sync", "asha"])
     ap.add_argument("--backend", default="local", choices=["local", "ray"])
-    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1, help="local: cells at once")
+    ap.add_argument("--cpus-per-cell", type=float, default=1, help="ray: CPUs per cell (ASHA: per method)")
     ap.add_argument("--only", choices=["full", "halving"], help="run one of the two studies only")
     ap.add_argument("--workdir", help="keep the studies here (default: a temporary folder)")
     a = ap.parse_args()
