@@ -267,8 +267,8 @@ def run_sync(study: Study, plan: Plan, store: Store, paths: Dict[str, Path], poo
             for c in plan.all_methods[d["method"]]:
                 st = store.outcome(c.id) or {}
                 paused_now = c.id in ends and ends[c.id][0] is None
-                if st.get("status") in ("diverged", "failed", "killed", "stopped") and not paused_now:
-                    continue  # its own ending stands
+                if st.get("status") in ("done", "diverged", "failed", "killed", "stopped") and not paused_now:
+                    continue  # its own ending stands (a run finished earlier stays finished)
                 _, result, metrics, run_dir = ends.get(c.id, (None, {}, None, paths["runs"] / c.id))
                 if metrics is None:
                     metrics = [{"iteration": i, plan.metric: v} for i, v in store.series(c.id, plan.metric)]
