@@ -9,10 +9,12 @@ import shutil
 import sqlite3
 
 import pytest
+
 import torch
 import yaml
 from click.testing import CliRunner
 
+from gannorm import outcomes
 from gannorm.cli import cli
 from gannorm.errors import GannormError
 from gannorm.losses.hinge import Hinge
@@ -278,7 +280,7 @@ def test_a_cell_that_diverges_records_the_status_and_the_store_keeps_it(tmp_path
         def __init__(self, cfg, run_dir, **kw):
             self.iteration = 0
 
-        def train(self):
+        def train(self, until=None):
             raise DivergedError("the loss went wrong at iteration 3")
 
     monkeypatch.setattr(cell, "make_trainer", Diverging)
@@ -289,13 +291,16 @@ def test_a_cell_that_diverges_records_the_status_and_the_store_keeps_it(tmp_path
         cell.run_cell(str(cfg_path), str(run))
     res = json.loads((run / "result.json").read_text())
     assert res["status"] == "diverged" and res["train_seconds"] >= 0
+    assert outcomes.read(run).status == "diverged"  # the structured outcome beside the run
     store = Store(tmp_path / "study.db")
-    row = ingest(store, "x", {"seed": "0"}, run, "failed", "gannorm: error: the loss went wrong (log: x.log)")
+    row = ingest(store, "x", {"seed": "0"}, run, outcomes.Outcome("failed", "exit code 3"))
     assert row["status"] == "diverged" and store.status("x") == "diverged"
+    assert row["error"] == "the loss went wrong at iteration 3"
     assert not store.needs_work("x", ["k"]) and store.needs_work("x", ["k"], retry_failed=True)
     # a later attempt that fails otherwise is not taken for divergence: the cell marks its attempt first
     monkeypatch.setattr(cell.config_mod, "load", lambda p: (_ for _ in ()).throw(GannormError("bad config")))
     with pytest.raises(GannormError):
         cell.run_cell(str(cfg_path), str(run))
-    assert ingest(store, "x", {"seed": "0"}, run, "failed", "bad config")["status"] == "failed"
+    assert outcomes.read(run) is None  # this attempt removed the earlier one's outcome
+    assert ingest(store, "x", {"seed": "0"}, run, outcomes.Outcome("failed", "bad config"))["status"] == "failed"
     store.close()

@@ -26,15 +26,20 @@ from . import cli
 @click.option("--cpus-per-cell", type=float, help="Ray: CPUs per cell (overrides resources.cpu of the study file).")
 @click.option("--gpus-per-cell", type=float, help="Ray: GPUs per cell, fractions share a GPU (overrides resources.gpu).")
 @click.option("--max-retries", type=int, default=3, show_default=True, help="Ray: attempts after a worker dies mid-cell.")
-@click.option("--halving", is_flag=True, help="Successive halving (Ray Tune ASHA) instead of the full grid; "
-                                              "settings under halving: in the study file.")
+@click.option("--halving", is_flag=True, help="Successive halving instead of the full grid (synchronous by default, "
+                                              "on either backend); settings under halving: in the study file.")
+@click.option("--allow-changes", is_flag=True, help="Train anew the cells whose run was trained with other settings "
+                                                    "than the study file now gives (the old runs are kept aside).")
 def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, backend, address, storage,
-          cpus_per_cell, gpus_per_cell, max_retries, halving):
+          cpus_per_cell, gpus_per_cell, max_retries, halving, allow_changes):
     """Run every cell of STUDY_FILE (base config x axes), store the results, render the report.
 
     Finished cells are skipped, interrupted ones resume from their checkpoint, and a failing
-    cell is recorded (with its one-line reason) while the others go on. Every cell's config is
-    validated before any run starts. With --backend ray the cells are Ray tasks on a local
+    cell is recorded (with its one-line reason) while the others go on; a rerun says which
+    cells it skips and why. Every cell's config is validated before any run starts, and a
+    cell whose run was trained with other settings is refused (or, with --allow-changes,
+    trained anew). SIGTERM or Ctrl-C stops the running cells and starts no other; run the
+    same command again to resume. With --backend ray the cells are Ray tasks on a local
     instance or a cluster (--address), several per GPU with fractional --gpus-per-cell.
     """
     from ..study import build_report, load_study, run_study
@@ -70,11 +75,18 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
                  **({"gpu": gpus_per_cell} if gpus_per_cell is not None else {})}
     opts = BackendOptions(address=address, storage=storage, resources=resources, max_retries=max_retries,
                           halving=halving or s.strategy == "halving")
-    if backend == "local" and (address or storage or opts.halving or cpus_per_cell or gpus_per_cell is not None):
-        raise GannormError("--address, --storage, --cpus/--gpus-per-cell and halving need --backend ray")
-    with StudyProgress(s.cells, storage_dir(storage, out / "runs"), len(s.cells), skip) as progress:
-        run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=progress.done, threads=threads,
-                  backend=backend, options=opts)
+    if backend == "local" and (address or storage or cpus_per_cell or gpus_per_cell is not None):
+        raise GannormError("--address, --storage and --cpus/--gpus-per-cell need --backend ray")
+    from ..study.cells import StudyInterrupted
+
+    try:
+        with StudyProgress(s.cells, storage_dir(storage, out / "runs"), len(s.cells), skip) as progress:
+            run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=progress.done, threads=threads,
+                      backend=backend, options=opts, allow_changes=allow_changes,
+                      say=lambda line: click.echo(line, err=True))
+    except StudyInterrupted as e:
+        click.echo(f"gannorm: {e}", err=True)
+        raise SystemExit(128 + e.signum) from None
     if not no_report:
         page = build_report(out)
         click.echo(f"report: {page}")

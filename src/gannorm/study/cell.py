@@ -2,13 +2,16 @@
 the final tests the study asks for that the run does not have yet, and the diversity.
 
     python -m gannorm.study.cell CONFIG.yaml RUN_DIR [--final-test JSON] [--diversity-samples N]
+                                 [--until ITERATION]
 
-RUN_DIR/result.json (written atomically) holds the cell's status (``running`` while it
-works, then ``done`` or ``diverged``: a non-finite loss, recorded as such rather than read
-back from error text), the training figures and cost, and one entry per final-test setting
-(``final_test.recon_key`` / ``quality_key``), so a changed final test adds entries and a
-finished run is never trained again. A user error prints one line on stderr and exits 2;
-divergence exits 3.
+RUN_DIR/result.json (written atomically) holds the training figures and cost, and one entry
+per final-test setting (``final_test.recon_key`` / ``quality_key``), so a changed final test
+adds entries and a finished run is never trained again. How the cell ended is written beside
+it as ``outcome.json`` (``gannorm.outcomes``: ``done``, ``diverged`` on a non-finite loss,
+``failed`` with the one-line reason), which the runner reads: nobody parses a log. With
+``--until`` (a rung of successive halving) the cell trains to that iteration, saves its
+checkpoint and exits 0 without an outcome: it is paused, not finished. A user error prints
+one line on stderr and exits 2; divergence exits 3.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 
 from .. import config as config_mod
+from .. import outcomes
 from .. import plugins  # noqa: F401  (fills the registries that validation asks)
 from ..data import split_for
 from ..errors import DivergedError, GannormError
@@ -45,17 +49,19 @@ def _write(run_dir: Path, res: Dict) -> None:
     atomic_write_text(run_dir / "result.json", json.dumps(res, indent=1))
 
 
-def _training(cfg, run_dir: Path, res: Dict) -> Dict:
-    """Train to cfg.train.iterations unless the checkpoint is there already; the figures and cost."""
+def _training(cfg, run_dir: Path, res: Dict, until: Optional[int] = None) -> Dict:
+    """Train to cfg.train.iterations (or to ``until``) unless the checkpoint is there already;
+    the figures and cost."""
     run = RunDir(run_dir)
     done_it = int(load_checkpoint(run.latest)["iteration"]) if run.latest.exists() else 0
     seconds = res.get("train_seconds")
-    if done_it < cfg.train.iterations:
+    stop = cfg.train.iterations if until is None else min(until, cfg.train.iterations)
+    if done_it < stop:
         before = (seconds or 0.0) if done_it > 0 else 0.0  # a resumed run adds to its earlier sessions
         t0 = time.perf_counter()
         trainer = make_trainer(cfg, run_dir, quiet=True, resume=run.latest.exists())
         try:
-            trainer.train()
+            trainer.train(until=until)
         finally:  # a diverged run's time counts too
             seconds = res["train_seconds"] = before + time.perf_counter() - t0
         done_it = trainer.iteration
@@ -183,25 +189,36 @@ def _diversity(run_dir: Path, cfg, n: int, images: _RunImages) -> float:
 
 
 def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = None,
-             diversity_samples: int = 256) -> Dict:
+             diversity_samples: int = 256, until: Optional[int] = None) -> Dict:
+    """Train (to ``until`` only: a paused cell, no final tests) and test one cell. Its
+    ``outcome.json`` is removed at the start and written at the end (``done``; ``diverged``
+    on a non-finite loss, which is raised again), so what is there is this attempt's."""
     spec = spec or FinalTestSpec()
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / outcomes.FILENAME).unlink(missing_ok=True)
     res = read_result(run_dir)
     res.update(version=RESULT_VERSION, status="running", error=None)
     res.setdefault("finals", {})
-    run_dir.mkdir(parents=True, exist_ok=True)
     _write(run_dir, res)  # from here on a stale status cannot be mistaken for this attempt's
     cfg = config_mod.load(config_path)
     t0 = time.perf_counter()
     before = res.get("iterations")
     try:
-        res.update(_training(cfg, run_dir, res))
+        res.update(_training(cfg, run_dir, res, until))
         if res["iterations"] != before:  # the model changed: earlier final tests describe another one
             res.update(finals={}, diversity=None)
     except DivergedError as e:
+        metrics = read_metrics(RunDir(run_dir).metrics) if RunDir(run_dir).metrics.exists() else []
         res.update(status="diverged", error=str(e), train_seconds=res.get("train_seconds"))
         _write(run_dir, res)
+        outcomes.write(run_dir, outcomes.Outcome(outcomes.DIVERGED, str(e).splitlines()[0],
+                                                 iteration=metrics[-1]["iteration"] if metrics else None))
         raise
+    if until is not None and res["iterations"] < cfg.train.iterations:
+        res.update(status="paused")
+        _write(run_dir, res)
+        return res
     finals = res["finals"]
     images = _RunImages(run_dir, cfg)
     for asked in spec.checkpoints:
@@ -218,16 +235,20 @@ def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = Non
         res["diversity"] = _diversity(run_dir, cfg, diversity_samples, images)
     res.update(status="done", cell_seconds=time.perf_counter() - t0)
     _write(run_dir, res)
+    outcomes.write(run_dir, outcomes.Outcome(outcomes.DONE, iteration=res["iterations"]))
     return res
 
 
 def run_logged(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = None,
-               diversity_samples: int = 256, say=print) -> Dict:
+               diversity_samples: int = 256, say=print, until: Optional[int] = None) -> Dict:
     """``run_cell`` with a line at the start (resumed or not) and one at the end, for the cell's log."""
     latest = RunDir(run_dir).latest
     start = f"resuming from its last checkpoint ({latest})" if latest.exists() else "from scratch"
-    say(f"cell {run_dir}: config {config_path}, {start}", flush=True)
-    out = run_cell(config_path, run_dir, spec, diversity_samples)
+    say(f"cell {run_dir}: config {config_path}, {start}" + (f", to iteration {until}" if until else ""), flush=True)
+    out = run_cell(config_path, run_dir, spec, diversity_samples, until)
+    if out["status"] == "paused":
+        say(f"paused at iteration {out['iterations']} ({out.get('train_seconds') or 0:.1f} s of training)", flush=True)
+        return out
     recon = [f"{e['recon']:.5f} ({e['checkpoint']}, {e.get('n_images')} held-out images, {e['steps']} steps)"
              for e in out["finals"].values() if e.get("kind") == "recon" and e.get("recon") is not None]
     say(f"done: {out['iterations']} iterations in {out.get('train_seconds') or 0:.1f} s of training; "
@@ -241,15 +262,27 @@ def main(argv=None):
     ap.add_argument("run_dir")
     ap.add_argument("--final-test", default="{}", help="the study's final_test as JSON")
     ap.add_argument("--diversity-samples", type=int, default=256)
+    ap.add_argument("--until", type=int, default=None, help="train to this iteration only (a halving rung)")
     a = ap.parse_args(argv)
     try:
-        run_logged(a.config, a.run_dir, parse(json.loads(a.final_test)), a.diversity_samples)
-    except DivergedError as e:
+        run_logged(a.config, a.run_dir, parse(json.loads(a.final_test)), a.diversity_samples, until=a.until)
+    except DivergedError as e:  # its outcome is written by run_cell
         print(f"gannorm: error: {e}", file=sys.stderr)
         sys.exit(3)
     except GannormError as e:
+        _failed(a.run_dir, str(e))
         print(f"gannorm: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Exception as e:  # a bug: its traceback goes to the log, its one line to the outcome
+        _failed(a.run_dir, f"{type(e).__name__}: {e}")
+        raise
+
+
+def _failed(run_dir: str, reason: str) -> None:
+    try:
+        outcomes.write(run_dir, outcomes.Outcome(outcomes.FAILED, (reason.strip().splitlines() or ["error"])[0]))
+    except OSError:  # a full disk or a vanished directory: the runner falls back on the exit status
+        pass
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ Study YAML::
                                            # the final test of every cell (gannorm.study.final_test);
                                            # default: the paper's protocol
     resources: {cpu: 1, gpu: 0.25}         # per cell, for --backend ray (4 cells share a GPU)
-    strategy: halving                      # optional: successive halving (--backend ray)
-    halving: {first_rung: 200, keep: 0.5, metric: recon_running}
+    strategy: halving                      # optional: successive halving (docs/halving.md)
+    halving: {first_rung: 200, keep: 0.5, metric: recon_running, scheduler: sync}
 
 Every cell's config is built and validated before any run starts, so a typo in an axis
 fails at once with the valid values.
@@ -62,7 +62,7 @@ class Study:
     diversity_samples: int = 256
     resources: Dict[str, float] = field(default_factory=dict)  # per cell: cpu, gpu (Ray backend)
     strategy: str = "grid"  # grid | halving
-    halving: Dict = field(default_factory=dict)  # first_rung, keep, metric, mode
+    halving: Dict = field(default_factory=dict)  # first_rung, keep, metric, mode, scheduler
     cells: List[Cell] = field(default_factory=list)
 
     @property

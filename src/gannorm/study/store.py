@@ -1,9 +1,10 @@
 """The study's results store: one SQLite file.
 
-Tables (schema version 2, ``PRAGMA user_version``):
+Tables (schema version 3, ``PRAGMA user_version``):
 
-- ``runs``: one row per cell: its labels, status (``done``, ``diverged``: a non-finite
-  loss, ``failed``: any other error, with its one-line reason), training figures and cost.
+- ``runs``: one row per cell: its labels, status (``gannorm.outcomes``: ``done``,
+  ``diverged``, ``stopped`` with ``stopped_by`` = ``selection`` or ``guard``, ``killed``,
+  ``failed``) with its one-line reason in ``error``, training figures and cost.
 - ``finals``: one row per cell and final-test setting (``final_test.recon_key`` /
   ``quality_key``): the reconstruction error or a sample-quality figure, the checkpoint
   asked for and the one scored, or the reason a metric could not be computed.
@@ -16,7 +17,9 @@ Tables (schema version 2, ``PRAGMA user_version``):
 SQLite commits are atomic and durable, so a crash mid-study loses at most the cell that was
 running; each cell's raw files stay in its run directory and can be ingested again. A store
 written by an earlier gannorm (one ``runs`` table with a single final result per cell) is
-migrated in place on opening (``_migrate_v1``).
+migrated in place on opening (``_migrate_v1``); a version-2 store gains the ``stopped_by``
+column, its ``stopped`` rows (written only by successive halving then) read as stopped by
+selection.
 """
 from __future__ import annotations
 
@@ -28,14 +31,14 @@ from typing import Dict, Iterable, List, Optional
 from .final_test import legacy_final
 from .stability import train_seconds
 
-VERSION = 2
+VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   cell_id TEXT PRIMARY KEY, labels TEXT NOT NULL, status TEXT NOT NULL, error TEXT, run_dir TEXT,
   iterations INTEGER, best_running REAL, best_iteration INTEGER, diversity REAL, d_wins INTEGER,
   worse_count INTEGER, train_seconds REAL, it_per_s REAL, cell_seconds REAL,
-  updated TEXT DEFAULT CURRENT_TIMESTAMP);
+  updated TEXT DEFAULT CURRENT_TIMESTAMP, stopped_by TEXT);
 CREATE TABLE IF NOT EXISTS finals (
   cell_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, metric TEXT NOT NULL, checkpoint TEXT,
   checkpoint_used TEXT, checkpoint_iteration INTEGER, steps INTEGER, images INTEGER, extractor TEXT,
@@ -50,10 +53,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 RUN_FIELDS = ["cell_id", "labels", "status", "error", "run_dir", "iterations", "best_running", "best_iteration",
-              "diversity", "d_wins", "worse_count", "train_seconds", "it_per_s", "cell_seconds"]
+              "diversity", "d_wins", "worse_count", "train_seconds", "it_per_s", "cell_seconds", "stopped_by"]
 FINAL_FIELDS = ["cell_id", "key", "kind", "metric", "checkpoint", "checkpoint_used", "checkpoint_iteration", "steps",
                 "images", "extractor", "n_gen", "value", "seconds", "note", "error", "record"]
-SETTLED = ("done", "failed", "diverged")
+SETTLED = ("done", "failed", "diverged", "stopped", "killed")
 
 
 class Store:
@@ -65,6 +68,10 @@ class Store:
         if version < VERSION and ("final_recon" in self._columns("runs") or self._columns("runs_v1")):
             _migrate_v1(self)
         self.db.executescript(SCHEMA)
+        if "stopped_by" not in self._columns("runs"):  # version 2: stopped rows were halving's
+            with self.db:
+                self.db.execute("ALTER TABLE runs ADD COLUMN stopped_by TEXT")
+                self.db.execute("UPDATE runs SET stopped_by = 'selection' WHERE status = 'stopped'")
         self.db.execute(f"PRAGMA user_version = {VERSION}")
 
     def _columns(self, table: str) -> List[str]:
@@ -131,10 +138,19 @@ class Store:
         r = self.db.execute("SELECT status FROM runs WHERE cell_id = ?", (cell_id,)).fetchone()
         return r[0] if r else None
 
+    def outcome(self, cell_id: str) -> Optional[Dict]:
+        """The cell's stored ``status``, ``stopped_by`` and ``error`` (its reason), or None."""
+        r = self.db.execute("SELECT status, stopped_by, error FROM runs WHERE cell_id = ?", (cell_id,)).fetchone()
+        return dict(zip(("status", "stopped_by", "error"), r)) if r else None
+
     def needs_work(self, cell_id: str, final_keys: Iterable[str], retry_failed: bool = False) -> bool:
-        """Whether a cell must run: never run, interrupted, failed or diverged (with
-        ``retry_failed``), or finished but without a result for one of ``final_keys``."""
-        st = self.status(cell_id)
+        """Whether a cell must run: never run, interrupted or killed (resumed by any rerun),
+        failed, diverged or stopped by its guard (with ``retry_failed``), or finished but
+        without a result for one of ``final_keys``. A cell stopped by selection stays stopped."""
+        o = self.outcome(cell_id) or {}
+        st = o.get("status")
+        if st == "stopped":
+            return retry_failed and o.get("stopped_by") == "guard"
         if st in ("failed", "diverged"):
             return retry_failed
         if st != "done":
