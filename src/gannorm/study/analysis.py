@@ -95,13 +95,13 @@ class StudyResults:
 
 def run_end(run: Dict) -> S.End:
     """How a stored run ended, for the verdict. Who stopped a ``stopped`` run comes from its
-    row's ``by`` when the store records it, else from its recorded reason ("stopped by the
+    row's ``stopped_by`` when the store records it, else from its recorded reason ("stopped by the
     guard" / "stopped by successive halving"); a stopped run that says neither was stopped by
     selection, the only thing that stopped runs before the guard did."""
     status = run.get("status") or O.FAILED
     by = None
     if status == O.STOPPED:
-        by = run.get("by")
+        by = run.get("stopped_by") or run.get("by")
         if by not in (O.BY_SELECTION, O.BY_GUARD):
             text = (run.get("error") or "").lower()
             by = O.BY_GUARD if "guard" in text and "halving" not in text else O.BY_SELECTION
