@@ -171,6 +171,9 @@ def test_report_survives_a_budget_whose_values_are_all_missing(tmp_path):
 
 def test_who_stopped_a_run_is_read_from_its_row_or_its_reason():
     assert A.run_end({"status": "stopped", "by": "guard", "iterations": 30}) == A.S.End("stopped", "guard", 30)
+    # the store's own column (schema 3)
+    assert A.run_end({"status": "stopped", "stopped_by": "guard", "error": "stopped by successive halving",
+                      "iterations": 30}) == A.S.End("stopped", "guard", 30)
     assert A.run_end({"status": "stopped", "error": "stopped by the guard: D won outright"}).by == "guard"
     assert A.run_end({"status": "stopped", "error": "stopped by successive halving at iteration 40 (rung 1)"}
                      ).by == "selection"
