@@ -24,7 +24,6 @@ from ..data import ImageData
 from ..errors import GannormError
 from ..metrics.evaluate import evaluate_generator
 from ..metrics.extractors import build_extractor
-from .real_images import real_indices
 
 EXTRACTOR = "fashion_mnist_cnn"
 RESULT_FILE = "classifier_is.json"
@@ -48,7 +47,9 @@ def classifier_is(generator: torch.nn.Module, data: ImageData, *, n: int = 2000,
                 "reason": f"the classifier knows Fashion-MNIST's classes and this run's data is {data.description}; "
                           f"for other data train one (gannorm features train) and use "
                           f"gannorm eval RUN --is_ratio --extractor domain:PATH"}
-    idx, where = real_indices(len(data), "all", None, 0, 0, min(n, len(data)), seed)
+    # a seeded subset of every image: IS describes the images, so which split they belong to does not matter
+    idx = np.arange(len(data)) if n >= len(data) else np.sort(np.random.RandomState(seed).choice(len(data), n, replace=False))
+    where = "all images" + (f", random {len(idx)} (seed {seed})" if len(idx) < len(data) else "")
     try:
         (record,) = evaluate_generator(generator, data.images[idx], metrics=["is_ratio"], extractor=ext,
                                        n_gen=len(idx), dataset=data.description, real_split=f"all: {where}",
