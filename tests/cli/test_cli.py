@@ -24,6 +24,8 @@ def test_train_sample_eval_end_to_end(tmp_path):
     code, out, err = run(["train", *TINY, "--run-dir", str(rd), "--quiet"])
     assert code == 0, err
     assert f"samples: {rd / 'samples' / 'final.png'}" in out
+    assert "sample quality (classifier IS, 2000 samples vs 2000 real images): " in out  # the bundled data
+    assert json.loads((rd / "eval" / "classifier_is.json").read_text())["record"]["metric"] == "is_ratio"
     for f in ("config.yaml", "metrics.jsonl", "checkpoints/latest.pt", "checkpoints/best.pt",
               "samples/iter_0000000.png", "samples/iter_0000004.png"):
         assert (rd / f).exists(), f
@@ -130,3 +132,20 @@ def test_help_lists_every_config_key_and_choices():
 
     text = " ".join(r.output.split())  # click wraps long lines
     assert f"choices: {', '.join(NORMS.names())}" in text
+
+
+def test_train_finishes_when_the_classifier_is_damaged_and_says_where_to_look_next(tmp_path, monkeypatch):
+    """Reference: a damaged classifier file must not fail a finished run; the summary names the
+    figure as unavailable with the reason, and the run ends by pointing at the next steps."""
+    from gannorm.metrics import extractors
+
+    bad = tmp_path / "classifier.pt"
+    bad.write_bytes(b"not a weights file")
+    monkeypatch.setattr(extractors, "FASHION_MNIST_CNN", bad)
+    rd = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["train", *TINY, "--run-dir", str(rd)])
+    assert r.exit_code == 0, r.output
+    assert "sample quality (classifier IS): unavailable: the Fashion-MNIST classifier shipped with gannorm is " \
+           "unusable (cannot load domain classifier" in r.output
+    assert "reinstall gannorm" in r.output and (rd / "samples" / "final.png").exists()
+    assert "next:" in r.output and f"tensorboard --logdir {rd.parent}" in r.output and "gannorm eval" in r.output

@@ -44,7 +44,8 @@ def test_norm_builds_dcgan_and_trains_one_step(norm, size):
 
 
 def test_every_norm_is_registered_with_help():
-    """Reference: the config names README.md documents, each registered with help text for `gannorm list`."""
+    """Reference: the config names the documentation lists (docs/normalizations/), each registered
+    with help text for `gannorm list`."""
     from gannorm.registry import NORMS as REG
 
     for name in NORMS:

@@ -86,7 +86,7 @@ def cli():
     """gannorm: train GANs that stay stable, and measure it (normalizations, losses, reconstruction error).
 
     \b
-    Quick start (bundled Fashion-MNIST subset, CPU, 600 iterations: about a minute on 2 idle cores):
+    Quick start (bundled Fashion-MNIST subset, CPU, 3,000 iterations: about 3 CPU minutes):
       gannorm train configs/quickstart.yaml
     """
 

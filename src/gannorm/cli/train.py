@@ -72,7 +72,25 @@ def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
     click.echo(f"done: {res.iteration} iterations in {res.run_dir}")
     click.echo(f"best running reconstruction error (MSE per pixel value, [0,1] scale, "
                f"{len(trainer.split.running_test)} held-out images, {cfg.eval.test_steps} steps): {best}")
+    if trainer.iteration >= cfg.train.iterations:  # a finished run, not one stopped early
+        from ..evaluation.first_look import classifier_is, save_result, summary_line
+
+        result = classifier_is(trainer.sample_generator, trainer.data, seed=cfg.train.seed, device=trainer.device)
+        try:
+            save_result(result, trainer.run.eval)
+        except OSError:  # the figure is printed below; a full disk must not fail a finished run
+            pass
+        click.echo(summary_line(result))
     if res.sample_grid:
         click.echo(f"samples: {res.sample_grid}")
+    if not quiet:
+        run = res.run_dir
+        click.echo("next:\n"
+                   f"  look at {res.sample_grid or run / 'samples'} (and the grids over training in {run / 'samples'})\n"
+                   f"  tensorboard --logdir {run.parent}        # losses, running error, sample grids\n"
+                   f"  gannorm eval {run} --recon              # the paper's final reconstruction test\n"
+                   f"  gannorm train --resume {run} train.iterations={2 * res.iteration}   # train on\n"
+                   f"  gannorm study configs/studies/dcgan_norms_fmnist.yaml   # compare normalizations over seeds",
+                   err=True)
 
 

@@ -157,7 +157,11 @@ def load_domain_classifier(path: str | Path) -> Tuple[DomainCNN, Dict]:
         what = identify_network(state) if isinstance(state, dict) else type(state).__name__
         raise GannormError(f"{path.name} is {what}, not a gannorm domain classifier; make one with "
                            f"`gannorm features train --out {path.name}`")
-    meta = state["meta"]
-    net = DomainCNN(meta["channels"], meta["n_classes"], tuple(meta["widths"]))
-    net.load_state_dict(state["state_dict"])
+    try:
+        meta = state["meta"]
+        net = DomainCNN(meta["channels"], meta["n_classes"], tuple(meta["widths"]))
+        net.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # the format tag is right, the contents not
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise GannormError(f"domain classifier {path.name} is damaged ({reason}); make it again") from None
     return net.eval(), meta

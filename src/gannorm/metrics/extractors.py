@@ -18,6 +18,10 @@ A setting is ``NAME`` or ``NAME:ARG``:
   TF-Lite reference. Works offline. Its figures are not comparable with Inception ones.
 - ``domain:PATH``: a small classifier gannorm trained on the images' own domain
   (``gannorm features train``); penultimate features, logits over the dataset's classes.
+- ``fashion_mnist_cnn`` (or ``fashion_mnist_cnn:PATH``): the same network trained on
+  Fashion-MNIST (all training images but the 2,500 bundled ones), shipped inside the package
+  (``metrics/bundled/fashion_mnist_cnn.pt``, remade by ``scripts/make_fashion_mnist_classifier.py``;
+  its test accuracy is in the file and in every record). Works offline.
 
 Every extractor takes uint8 images (N, C, H, W) - generated images are quantized to uint8
 first, as the references do - and returns ``(features, logits)``; grayscale images are
@@ -271,6 +275,7 @@ class DomainExtractor(FeatureExtractor):
                                "(make one with `gannorm features train --out PATH`)")
         p = Path(path).expanduser()
         self.net, meta = load_domain_classifier(p)
+        self.meta = meta
         self.channels, self.input_size = meta["channels"], meta["image_size"]
         self.feature_dim = self.net.feature_dim
         self.name = f"domain:{p}"
@@ -286,6 +291,33 @@ class DomainExtractor(FeatureExtractor):
         x = self.prepare(x, self.channels)
         feats = self.net.features(x)
         return feats.float(), self.net.head(feats).float()
+
+
+FASHION_MNIST_CNN = Path(__file__).parent / "bundled" / "fashion_mnist_cnn.pt"
+
+
+@EXTRACTORS.register("fashion_mnist_cnn",
+                     help="the Fashion-MNIST classifier shipped with gannorm (offline; classifier IS): "
+                          "fashion_mnist_cnn[:PATH]")
+class FashionMnistCNN(DomainExtractor):
+    """The domain classifier shipped for Fashion-MNIST (``scripts/make_fashion_mnist_classifier.py``)."""
+
+    def __init__(self, path: Optional[str] = None):
+        if not path and not FASHION_MNIST_CNN.is_file():
+            raise GannormError(f"the Fashion-MNIST classifier shipped with gannorm is missing ({FASHION_MNIST_CNN}); "
+                               f"reinstall gannorm, or remake it with scripts/make_fashion_mnist_classifier.py")
+        try:
+            super().__init__(path or str(FASHION_MNIST_CNN))
+        except GannormError as e:
+            if path:
+                raise
+            raise GannormError(f"the Fashion-MNIST classifier shipped with gannorm is unusable ({e}); reinstall "
+                               f"gannorm, or remake it with scripts/make_fashion_mnist_classifier.py") from None
+        self.name = "fashion_mnist_cnn" + (f":{path}" if path else "")
+        acc = self.meta.get("test_accuracy")
+        self.description = (f"Fashion-MNIST classifier {Path(path or FASHION_MNIST_CNN).name} ("
+                            + (f"test accuracy {acc:.3f} on {self.meta.get('n_test')} images, " if acc else "")
+                            + f"sha256 {self.weights_id})")
 
 
 # ----------------------------------------------------------------------------- torch-fidelity

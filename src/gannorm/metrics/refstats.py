@@ -71,12 +71,13 @@ def reference_features(extractor: FeatureExtractor, images: np.ndarray, *, datas
     key = cache_key(dataset, split, extractor, len(images), images_digest(images))
     path = cache_path(key, root)
     s = _read_cache(path) if use_cache else None
-    if s is not None and s.get("format") == FORMAT and s.get("key") == key:
-        return FeatureSet(features=s["features"], mu=s["mu"].numpy(), sigma=s["sigma"].numpy(),
+    # a cache written before the class logits were kept (is_ratio needs them) is made again
+    if s is not None and s.get("format") == FORMAT and s.get("key") == key and "logits" in s:
+        return FeatureSet(features=s["features"], logits=s["logits"], mu=s["mu"].numpy(), sigma=s["sigma"].numpy(),
                           n=int(s["key"]["n"])), True, path
-    feats, _ = extract_images(extractor, images, batch_size, progress=progress)
+    feats, logits = extract_images(extractor, images, batch_size, progress=progress)
     mu, sigma = feature_statistics(feats)
     if use_cache:
         atomic_torch_save({"format": FORMAT, "key": key, "mu": torch.from_numpy(mu),
-                           "sigma": torch.from_numpy(sigma), "features": feats}, path)
-    return FeatureSet(features=feats, mu=mu, sigma=sigma), False, path
+                           "sigma": torch.from_numpy(sigma), "features": feats, "logits": logits}, path)
+    return FeatureSet(features=feats, logits=logits, mu=mu, sigma=sigma), False, path
