@@ -18,13 +18,20 @@ from .. import config as config_mod
 from .. import outcomes as O
 from ..errors import GannormError
 from . import statistics as S
+from . import tuning as T
 from .final_test import FinalTestSpec, parse, recon_key
 from .stability import COLLAPSE_RATIO
 from .store import Store, label_of
 
 
+#: the axis of a study's drawn settings (``sample``): without a seed axis its draws are the
+#: repeats of a method in the verdict, paired across methods (every method gets the same draws)
+DRAW_AXIS = "draw"
+
+
 def seed_axis(labels: Dict[str, str]) -> Optional[str]:
-    return next((k for k in labels if k in ("seed", "train.seed") or k.endswith(".seed")), None)
+    seed = next((k for k in labels if k in ("seed", "train.seed") or k.endswith(".seed")), None)
+    return seed or (DRAW_AXIS if DRAW_AXIS in labels else None)
 
 
 def panel_axis(labels: Dict[str, str]) -> Optional[str]:
@@ -318,3 +325,44 @@ def group_table(study: StudyResults, axis: str, where: Optional[Dict[str, str]] 
                      "it_per_s": S.summarise([r["it_per_s"] for r in runs]).mean})
     return cols, rows
 
+
+
+@dataclass
+class Tuning:
+    """A tuning study's validation scores: ``scores[panel][method]`` lists one score per draw
+    (the mean over its seeds; NaN where every run of the draw failed), ``curves`` the expected
+    best after k draws with its bootstrap band, ``on_validation`` whether the scores come from
+    a validation split (``data.validation``) or from the running test inside the held-out set."""
+    scores: Dict[str, Dict[str, Dict[str, float]]]
+    curves: Dict[str, Dict[str, "T.Curve"]]
+    on_validation: bool
+    failed_value: Dict[str, Optional[float]]
+
+
+def tuning(study: StudyResults) -> Optional[Tuning]:
+    """The tuning view of a study with drawn settings (``sample``), else None. A draw's score
+    is its runs' lowest running reconstruction error (on the validation split when there is
+    one); a failed draw counts as the panel's worst finite score, since the budget paid for it
+    (Dodge et al. 2019 count every draw)."""
+    if not any(DRAW_AXIS in r["labels"] for r in study.runs):
+        return None
+    raw: "OrderedDict[str, OrderedDict[str, Dict[str, List[float]]]]" = OrderedDict()
+    for r in study.runs:
+        lab = r["labels"]
+        panel = lab.get(study.panel_key, "") if study.panel_key else ""
+        method = " / ".join(str(v) for k, v in lab.items()
+                            if k not in (study.panel_key, DRAW_AXIS) and k != study.seed_key
+                            and not (k in ("seed", "train.seed") or k.endswith(".seed"))) or "all runs"
+        v = r.get("best_running") if r["status"] == O.DONE else None
+        raw.setdefault(panel, OrderedDict()).setdefault(method, {}).setdefault(lab[DRAW_AXIS], []).append(
+            float(v) if v is not None and math.isfinite(v) else float("nan"))
+    scores, curves, worst = OrderedDict(), OrderedDict(), {}
+    for panel, methods in raw.items():
+        scores[panel] = OrderedDict((m, {d: (float(np.nanmean(vs)) if np.isfinite(vs).any() else float("nan"))
+                                         for d, vs in sorted(draws.items())}) for m, draws in methods.items())
+        finite = [v for ds in scores[panel].values() for v in ds.values() if math.isfinite(v)]
+        worst[panel] = max(finite) if finite else None
+        curves[panel] = OrderedDict((m, T.expected_best_curve(list(ds.values()), failed_value=worst[panel]))
+                                    for m, ds in scores[panel].items())
+    on_val = any(study.config(r).data.validation for r in study.runs[:1])
+    return Tuning(scores, curves, bool(on_val), worst)

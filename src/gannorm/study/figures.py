@@ -142,3 +142,39 @@ def pairs(rows: List[tuple], path: Path, pad: int = 2) -> Optional[Path]:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def tuning(tun: "A.Tuning", ylabel: str, path: Path) -> Optional[Path]:
+    """Per panel: each method's validation score of every draw (a strip, failed draws as x at
+    the panel's worst score) and the expected best after k draws with its bootstrap band
+    (Dodge et al. 2019)."""
+    panels = list(tun.scores)
+    if not panels:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(len(panels), 2, figsize=(WIDTH, 4.0 * len(panels)), squeeze=False)
+    for row, panel in zip(axes, panels):
+        strip, curve = row
+        for i, (method, draws) in enumerate(tun.scores[panel].items()):
+            v = np.asarray(list(draws.values()), dtype=float)
+            x = i + np.linspace(-0.15, 0.15, len(v)) if len(v) > 1 else np.full(len(v), float(i))
+            ok = np.isfinite(v)
+            strip.plot(x[ok], v[ok], "o", alpha=0.7, color=f"C{i}")
+            if (~ok).any() and tun.failed_value[panel] is not None:
+                strip.plot(x[~ok], np.full((~ok).sum(), tun.failed_value[panel]), "x", color=f"C{i}")
+            c = tun.curves[panel][method]
+            curve.plot(c.k, c.mean, "-o", ms=3, color=f"C{i}", label=f"{method} ({c.n} draws)")
+            curve.fill_between(c.k, c.low, c.high, color=f"C{i}", alpha=0.15)
+        names = list(tun.scores[panel])
+        strip.set_xticks(range(len(names)))
+        strip.set_xticklabels(names, rotation=20)
+        strip.set_ylabel(ylabel)
+        strip.set_title((f"{panel}: " if panel else "") + "score of each draw (x: failed)")
+        curve.set_xlabel("draws k")
+        curve.set_ylabel(f"expected best of k\n{ylabel}")
+        curve.set_title("expected best after k draws, 95% bootstrap band")
+        curve.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

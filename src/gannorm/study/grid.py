@@ -17,6 +17,12 @@ Study YAML::
     resources: {cpu: 1, gpu: 0.25}         # per cell, for --backend ray (4 cells share a GPU)
     strategy: halving                      # optional: successive halving (docs/halving.md)
     halving: {first_rung: 200, keep: 0.5, metric: recon_running, scheduler: sync}
+    sample:                                # optional: draw settings instead of listing them
+      draws: 8                             # per method, the same draws for every method
+      seed: 0
+      space: {optim.g_lr: {loguniform: [1.0e-5, 1.0e-3]}, optim.beta1: {choice: [0.0, 0.5]}}
+                                           # gannorm.study.search_space; the draws become an
+                                           # axis ``draw`` (d0, d1, ...), outermost after seeds
 
 Every cell's config is built and validated before any run starts, so a typo in an axis
 fails at once with the valid values.
@@ -34,7 +40,11 @@ import yaml
 from .. import config as config_mod
 from .. import plugins  # noqa: F401  (fills the registries that validation asks)
 from ..errors import GannormError
+from . import search_space
 from .final_test import FinalTestSpec, parse
+
+#: the axis a ``sample`` section becomes
+DRAW_AXIS = "draw"
 
 
 @dataclass
@@ -106,7 +116,7 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     spec = config_mod.load_yaml(path)
     valid = ("name", "base", "overrides", "axes", "final_test", "diversity_samples", "resources", "strategy",
-             "halving")
+             "halving", "sample")
     unknown = set(spec) - set(valid)
     if unknown:
         raise GannormError(f"unknown study key(s) {', '.join(sorted(unknown))} in {path}; valid: {', '.join(valid)}")
@@ -128,10 +138,34 @@ def load_study(path: str | Path) -> Study:
                   diversity_samples=int(spec.get("diversity_samples", 256)),
                   resources=dict(spec.get("resources") or {}), strategy=str(spec.get("strategy") or "grid"),
                   halving=dict(spec.get("halving") or {}))
+    if spec.get("sample") is not None:
+        study.axes = _with_draws(study.axes, spec["sample"], path)
     if study.strategy not in ("grid", "halving"):
         raise GannormError(f"{path}: strategy must be grid or halving, got {study.strategy!r}")
     study.cells = expand(study)
     return study
+
+
+def _axis_keys(axis: Axis) -> List[str]:
+    """The config keys an axis sets (its overrides' keys)."""
+    return sorted({o.split("=", 1)[0] for _, ov in axis.values for o in ov})
+
+
+def _with_draws(axes: List[Axis], spec, path: Path) -> List[Axis]:
+    """The study's axes with the drawn settings as an axis ``draw``: after the seed axis when
+    there is one (an interrupted study then has whole seeds), else outermost (whole draws of
+    every method)."""
+    if any(a.name == DRAW_AXIS for a in axes):
+        raise GannormError(f"{path}: an axis is named {DRAW_AXIS!r}, which the sample section makes; rename it")
+    try:
+        space = search_space.parse(spec)
+        search_space.check_against(space, [k for a in axes for k in _axis_keys(a)])
+    except GannormError as e:
+        raise GannormError(f"{path}: {e}") from None
+    draw = Axis(DRAW_AXIS, list(zip(space.labels(), space.overrides())))
+    seeds = [i for i, a in enumerate(axes) if a.name in ("seed", "train.seed") or a.name.endswith(".seed")]
+    at = seeds[0] + 1 if seeds else 0
+    return axes[:at] + [draw] + axes[at:]
 
 
 def expand(study: Study) -> List[Cell]:

@@ -26,6 +26,7 @@ from .final_test import PAPER_IMAGES
 from .grid import load_study
 from .provenance import record_study
 from .recommend import fmt_ci, fmt_seconds, recommend, verdict_sentence
+from .tuning import verdict_at
 from .stability import COLLAPSE_RATIO, LAST_STEPS, WORSE_BY
 from .store import Store
 
@@ -105,6 +106,7 @@ class Page:
         h += self.recommendation()
         h += self.provenance()
         h += self.final_tables()
+        h += self.tuning_section()
         h += self.budget_section()
         h += self.curve_section()
         h += self.stability_section()
@@ -340,6 +342,60 @@ class Page:
         return (f" Budgets above the test's steps are dropped: {', '.join(map(str, dropped))}." if dropped else "")
 
     # ---------------------------------------------------------------- curves, stability
+    def tuning_section(self) -> List[str]:
+        """The tuning view of a study with drawn settings: every draw's score, the expected best
+        after k draws with its band, and a verdict at the largest budget all methods share."""
+        tun = A.tuning(self.st)
+        if tun is None:
+            return []
+        where = ("the validation split (data.validation, disjoint from training and the final test)"
+                 if tun.on_validation else
+                 "the running test, inside the held-out final test set (set data.validation to tune on "
+                 "images the final test does not use)")
+        h = ["<h2>Tuning: how good each method gets for a given budget of draws</h2>",
+             f"<p>Each method was trained at the same randomly drawn settings (draws paired across methods). "
+             f"A draw's score is its lowest running reconstruction error on {e(where)}; a failed draw counts "
+             f"as the worst score (it used the budget). The expected best after k draws is Dodge et al. "
+             f"2019's closed form over the draws, with a 95% bootstrap band (the view of Lucic et al. "
+             f"2018).</p>"]
+        path = figures.tuning(tun, f"running-test error\n({RECON_UNIT})", self.out / "tuning.png")
+        if path:
+            h.append(f"<img class='fig' src='{_img(path)}'>")
+        for panel, curves in tun.curves.items():
+            k = min((c.n for c in curves.values()), default=0)
+            line = verdict_at(curves, k) if k else None
+            if line:
+                h.append(f"<p>{e((panel + ': ') if panel else '')}{e(line)}</p>")
+            best = {m: min(((v, d) for d, v in tun.scores[panel][m].items() if v == v), default=None)
+                    for m in curves}
+            h.append("<table><tr><th class='l'>method</th><th>draws</th><th>failed</th><th>best draw</th>"
+                     "<th>its score</th><th>its settings</th></tr>")
+            for m, b in best.items():
+                n = len(tun.scores[panel][m])
+                failed = sum(1 for v in tun.scores[panel][m].values() if v != v)
+                settings = self._draw_settings(panel, m, b[1]) if b else ""
+                h.append(f"<tr><td class='l'>{e(m)}</td><td>{n}</td><td>{failed}</td>"
+                         f"<td>{e(b[1]) if b else '–'}</td><td>{_num(b[0]) if b else '–'}</td>"
+                         f"<td class='l'>{e(settings)}</td></tr>")
+            h.append("</table>")
+        return h
+
+    def _draw_settings(self, panel: str, method: str, draw: str) -> str:
+        """The drawn settings of a draw: the keys the study drew, their values read from one of
+        the draw's runs' own saved config."""
+        overrides = (((self.st.meta.get("study") or {}).get("axes") or {}).get(A.DRAW_AXIS) or {}).get(draw) or []
+        # every method trains at the same draws: any run of the draw holds its settings
+        run = next((r for r in self.st.runs if r["labels"].get(A.DRAW_AXIS) == draw), None)
+        if run is None:
+            return ""
+        cfg, vals = self.st.config(run).to_dict(), []
+        for key in (o.split("=", 1)[0] for o in overrides):
+            node = cfg
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            vals.append(f"{key}={node:.3g}" if isinstance(node, float) else f"{key}={node}")
+        return ", ".join(vals)
+
     def curve_section(self) -> List[str]:
         figs = [("Running reconstruction error (mean ± std over seeds)",
                  figures.curves(self.st, "recon_running", f"running-test error\n({RECON_UNIT})",
