@@ -23,6 +23,7 @@ import yaml
 from .errors import GannormError
 from .registry import DATASETS, EXTRACTORS, LOSSES, METRICS, MODELS, NORMS, OPTIMIZERS, TRICKS
 from .utils.io import atomic_write_text
+from .utils.safe_yaml import safe_load
 
 
 @dataclass
@@ -244,7 +245,7 @@ def apply_overrides(data: Dict[str, Any], overrides: List[str]) -> Dict[str, Any
         key, raw = item.split("=", 1)
         path = resolve_key(key.strip()).split(".")
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = safe_load(raw, f"override {item!r}") if raw != "" else None
         except yaml.YAMLError as e:
             raise GannormError(f"override {item!r}: the value is not valid YAML ({str(e).splitlines()[0]}); "
                                f"write mappings whole, e.g. {key}={{size: 64}}, and quote the argument") from None
@@ -268,7 +269,7 @@ def _deepcopy(d):
 def load_yaml(path: str | os.PathLike) -> Dict[str, Any]:
     try:
         with open(path, "r", encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = safe_load(f, f"config file {path}") or {}
     except FileNotFoundError:
         raise GannormError(f"config file not found: {path}") from None
     except yaml.YAMLError as e:
