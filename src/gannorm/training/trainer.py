@@ -21,9 +21,11 @@ from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
 from ..nn.prepare import prepare_norms
 from ..tricks import setup_models
+from ..utils.io import atomic_save_image
 from ..utils.progress import postfix_reporter
 from . import distributed, fastpath
 from .amp import MixedPrecision
+from .memory import check_training_fits
 from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint, nonfinite_tensors, restore_rng,
                          save_checkpoint)
 from .ema import EMA
@@ -127,6 +129,8 @@ class Trainer:
         self.data = load_data(cfg.data, quiet=quiet)
         self.split = holdout_split(len(self.data), cfg.data.holdout, cfg.data.running_holdout,
                                    cfg.data.split_seed)
+        # the kernel's OOM killer leaves nothing to catch: refuse what cannot fit before building it
+        check_training_fits(cfg, self.data.size, self.data.channels, self.device)
         self.G, self.D = build_models(cfg.model, self.data.size, self.data.channels)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -358,8 +362,6 @@ class Trainer:
 
     @torch.no_grad()
     def sample_grid(self, path: Path) -> Path:
-        from torchvision.utils import save_image
-
         g = self.sample_generator
         was = g.training
         g.eval()  # as the authors' visualize(): BN uses running statistics
@@ -367,7 +369,7 @@ class Trainer:
         g.train(was)
         lo, hi = self.out_range
         with self._writing(path):
-            save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
+            atomic_save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
         return path
 
     def running_test(self) -> float:
