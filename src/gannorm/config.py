@@ -358,6 +358,8 @@ def check_norm_roles(mc: ModelConfig) -> None:
 #: the largest seed: torch, numpy (seed mod 2**32) and python all take it, with room for the
 #: offsets added to it for the sample and test generators
 MAX_SEED = 2**62
+#: the largest float32: a learning rate past it is infinite in the optimizer's arithmetic
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def LIMITS(cfg: Config):
@@ -367,7 +369,7 @@ def LIMITS(cfg: Config):
     return [
         ("train.batch_size", cfg.train.batch_size, 2**20), ("model.z_dim", cfg.model.z_dim, 2**16),
         ("model.base_features", cfg.model.base_features, 2**14), ("data.image_size", cfg.data.image_size, 4096),
-        ("optim.g_lr", cfg.optim.g_lr, 1e3), ("optim.d_lr", cfg.optim.d_lr, 1e3),
+        ("optim.g_lr", cfg.optim.g_lr, FLOAT32_MAX), ("optim.d_lr", cfg.optim.d_lr, FLOAT32_MAX),
         ("train.n_samples", cfg.train.n_samples, 2**16), ("train.d_steps", cfg.train.d_steps, 10**4),
         ("model.n_layers", cfg.model.n_layers, 64), ("train.iterations", cfg.train.iterations, 10**12),
         ("eval.test_steps", cfg.eval.test_steps, 10**7), ("eval.final_steps", cfg.eval.final_steps, 10**7),

@@ -58,7 +58,8 @@ def _alternative(path: Path) -> str:
     if other is None or not (path.parent / other).is_file() or damaged_member(path.parent / other) is not None:
         return ("no intact best.pt/latest.pt beside it; restore the file from a copy or train again"
                 if other else "restore it from a copy or use another checkpoint of the run")
-    return f"the intact {path.parent / other} can be used instead (e.g. --checkpoint {other[:-3]})"
+    return (f"the intact {path.parent / other} can be used instead (--checkpoint {other[:-3]} in sample, eval "
+            f"and export; copied over {path.name} to resume from it)")
 
 
 def damaged_member(path: Path) -> Optional[str]:
