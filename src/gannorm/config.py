@@ -24,6 +24,7 @@ import yaml
 from .errors import GannormError
 from .registry import DATASETS, EXTRACTORS, LOSSES, METRICS, MODELS, NORMS, OPTIMIZERS, TRICKS
 from .utils.io import atomic_write_text
+from .utils.safe_yaml import safe_load
 
 
 @dataclass
@@ -125,14 +126,16 @@ def _hints(cls) -> Dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def _coerce(value: Any, tp: Any, where: str, off: bool = False) -> Any:
+    """``value`` as type ``tp``; ``off``: the field takes the name "off", which YAML 1.1 reads
+    unquoted as the boolean false."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union:  # Optional[X]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~")):
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where)
+        return _coerce(value, inner[0], where, off)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -155,8 +158,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise GannormError(f"{where}: expected a number, got {value!r}") from None
     if tp is str:
-        if isinstance(value, bool):  # YAML 1.1 reads off/on/no/yes as booleans
-            return "on" if value else "off"
+        if isinstance(value, bool):  # YAML 1.1 reads off/on/no/yes/true/false unquoted as booleans
+            if off and not value:
+                return "off"
+            words = "true, yes or on" if value else "false, no or off"
+            raise GannormError(f"{where}: {words} unquoted is a boolean in YAML, a name is needed here, not a "
+                               f"boolean; write the name{' (or off)' if off else ''}, in quotes if it is one "
+                               f"of those words")
         if isinstance(value, (dict, list)):
             raise GannormError(f"{where}: expected a name, got {value!r}")
         return str(value)
@@ -187,6 +195,7 @@ def _from_dict(cls, data: Dict[str, Any], where: str = ""):
         raise GannormError(f"config section {where or 'root'!r} must be a mapping, got {data!r}")
     hints = _hints(cls)
     names = [f.name for f in fields(cls)]
+    offs = {f.name for f in fields(cls) if f.default == "off"}
     kwargs = {}
     for key, value in data.items():
         if key not in names:
@@ -200,7 +209,7 @@ def _from_dict(cls, data: Dict[str, Any], where: str = ""):
         if is_dataclass(tp):
             kwargs[key] = _from_dict(tp, value, path)
         else:
-            kwargs[key] = _coerce(value, tp, path)
+            kwargs[key] = _coerce(value, tp, path, off=key in offs)
     return cls(**kwargs)
 
 
@@ -251,7 +260,7 @@ def apply_overrides(data: Dict[str, Any], overrides: List[str]) -> Dict[str, Any
         key, raw = item.split("=", 1)
         path = resolve_key(key.strip()).split(".")
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = safe_load(raw, f"override {item!r}") if raw != "" else None
         except yaml.YAMLError as e:
             raise GannormError(f"override {item!r}: the value is not valid YAML ({str(e).splitlines()[0]}); "
                                f"write mappings whole, e.g. {key}={{size: 64}}, and quote the argument") from None
@@ -275,7 +284,7 @@ def _deepcopy(d):
 def load_yaml(path: str | os.PathLike) -> Dict[str, Any]:
     try:
         with open(path, "r", encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = safe_load(f, f"config file {path}") or {}
     except FileNotFoundError:
         raise GannormError(f"config file not found: {path}") from None
     except yaml.YAMLError as e:
@@ -356,6 +365,27 @@ def check_norm_roles(mc: ModelConfig) -> None:
                            f"gradient and cannot apply to the generator; use it as model.d_norm, not model.g_norm")
 
 
+#: the largest seed: torch, numpy (seed mod 2**32) and python all take it, with room for the
+#: offsets added to it for the sample and test generators
+MAX_SEED = 2**62
+#: the largest float32: a learning rate past it is infinite in the optimizer's arithmetic
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def LIMITS(cfg: Config):
+    """Upper bounds far beyond any run that fits in memory or trains at all, so that a typo
+    (``base_features=100000``, ``g_lr=1e39``) is refused at once instead of by the memory
+    estimate after the data is read (``training.memory``) or by a NaN at the first step."""
+    return [
+        ("train.batch_size", cfg.train.batch_size, 2**20), ("model.z_dim", cfg.model.z_dim, 2**16),
+        ("model.base_features", cfg.model.base_features, 2**14), ("data.image_size", cfg.data.image_size, 4096),
+        ("optim.g_lr", cfg.optim.g_lr, FLOAT32_MAX), ("optim.d_lr", cfg.optim.d_lr, FLOAT32_MAX),
+        ("train.n_samples", cfg.train.n_samples, 2**16), ("train.d_steps", cfg.train.d_steps, 10**4),
+        ("model.n_layers", cfg.model.n_layers, 64), ("train.iterations", cfg.train.iterations, 10**12),
+        ("eval.test_steps", cfg.eval.test_steps, 10**7), ("eval.final_steps", cfg.eval.final_steps, 10**7),
+    ]
+
+
 def validate(cfg: Config) -> None:
     """Check every name and option dictionary against its registry, every number against its range.
 
@@ -399,6 +429,13 @@ def validate(cfg: Config) -> None:
         ("data.validation", cfg.data.validation),
     ]:
         _positive(where, v, allow_zero=True)
+    for where, v, hi in LIMITS(cfg):
+        if v is not None and v > hi:
+            fmt = (lambda x: f"{x:,}") if isinstance(v, int) else (lambda x: f"{x:g}")
+            raise GannormError(f"{where}={fmt(v)} is beyond any run a machine can train (at most {fmt(hi)}); "
+                               f"lower it")
+    if not 0 <= cfg.train.seed <= MAX_SEED:
+        raise GannormError(f"train.seed must be an integer in [0, 2**62], got {cfg.train.seed}")
     _validate_eval(cfg.eval)
     if not 0.0 <= cfg.train.ema_decay < 1.0:
         raise GannormError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")

@@ -55,7 +55,32 @@ def config_help() -> str:
     return "\n".join(lines)
 
 
+#: what to lower when a command runs out of memory
+LOWER_ON_OOM = {
+    "train": "train.batch_size, model.base_features or data.image_size",
+    "sample": "-n",
+    "eval": "--batch-size, --n-gen or --chunk-size",
+    "study": "the cells' train.batch_size, model.base_features or data.image_size, or --jobs",
+    "features": "--batch-size or --image-size",
+    "data": "--workers",
+}
+
+
+def _oom(command: str) -> str:
+    return f"out of memory; lower {LOWER_ON_OOM.get(command, 'the batch or image sizes')}"
+
+
 class _Group(click.Group):
+    _last_params: frozenset = frozenset()  # the option names of the subcommand being run
+    _last_command: str = ""
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            _Group._last_params = frozenset(p.name for p in cmd.params)
+            _Group._last_command = cmd.name
+        return name, cmd, rest
+
     def main(self, *args, **kwargs):
         kwargs.setdefault("standalone_mode", True)
         try:
@@ -63,12 +88,23 @@ class _Group(click.Group):
         except GannormError as e:
             click.echo(f"gannorm: error: {e}", err=True)
             sys.exit(2)
+        except MemoryError:
+            click.echo(f"gannorm: error: {_oom(self._last_command)}", err=True)
+            sys.exit(2)
+        except RuntimeError as e:  # torch's out-of-memory errors (CPU and GPU) are RuntimeErrors
+            if not any(s in str(e) for s in ("out of memory", "can't allocate memory", "not enough memory")):
+                raise
+            click.echo(f"gannorm: error: {_oom(self._last_command)} ({str(e).splitlines()[0][:160]})", err=True)
+            sys.exit(2)
         except OSError as e:
             if e.errno not in WRITE_ERRNOS:
                 raise
-            # a read-only run directory or a full disk: say what could not be written
-            click.echo(f"gannorm: error: could not write {e.filename or 'a file'}: {e.strerror}; "
-                       f"choose a writable place (e.g. --out) or free some space", err=True)
+            # a read-only run directory or a full disk: say what could not be written, and a
+            # fix the command in hand has (only some commands take --out)
+            where = "give --out a writable place" if "out" in self._last_params else \
+                "copy the run directory somewhere writable and point the command there"
+            fix = "free some space" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else where
+            click.echo(f"gannorm: error: could not write {e.filename or 'a file'}: {e.strerror}; {fix}", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("gannorm: aborted", err=True)
@@ -106,6 +142,31 @@ class _TrainCommand(click.Command):
         for line in config_help().splitlines():
             formatter.write_text(line) if line != "\b" else formatter.write("\n")
 
+
+
+class Count(click.ParamType):
+    """An integer option in [lo, hi], also written 1e6; anything else is one ``gannorm: error``
+    line naming the option and its range (click's own error prints the usage first)."""
+    name = "integer"
+
+    def __init__(self, lo: int, hi: int):
+        self.lo, self.hi = lo, hi
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip().replace("_", "")
+        n = None
+        if re.fullmatch(r"[+-]?\d+", text):
+            n = int(text)
+        else:
+            try:
+                f = float(text)
+                n = int(f) if f == f and abs(f) != float("inf") and f == int(f) else None
+            except ValueError:
+                pass
+        opt = "/".join(param.opts) if param is not None else "value"
+        if n is None or not self.lo <= n <= self.hi:
+            raise GannormError(f"{opt} must be an integer from {self.lo:,} to {self.hi:,}, got {value}")
+        return n
 
 
 def checkpoint_option(f):

@@ -15,7 +15,7 @@ import click
 
 from .. import config as config_mod
 from ..errors import GannormError
-from . import cli
+from . import Count, cli
 
 
 @cli.group("data")
@@ -28,7 +28,7 @@ def data_group():
 @click.argument("overrides", nargs=-1)
 @click.option("--skip-bad", is_flag=True, help="Leave unreadable images out (counted and named at the end) instead of stopping.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Where caches live (default $GANNORM_CACHE or ~/.cache/gannorm); training must see the same.")
-@click.option("--workers", type=int, default=None, help="Decoding threads (default min(4, CPUs)).")
+@click.option("--workers", type=Count(1, 4096), default=None, help="Decoding threads (default min(4, CPUs)).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def prepare(config, overrides, skip_bad, cache_dir, workers, quiet):
     """Decode the dataset of CONFIG (+ OVERRIDES, e.g. data.name=celeba data.root=... data.image_size=64)

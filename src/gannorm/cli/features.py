@@ -39,6 +39,7 @@ def train_features(data_name, root, image_size, channels, args, n_images, epochs
 
     from .. import plugins  # noqa: F401
     from ..config import DataConfig
+    from ..utils.safe_yaml import safe_load
     from ..data import load_data
     from ..metrics.domain_classifier import save_domain_classifier, train_domain_classifier
 
@@ -47,7 +48,10 @@ def train_features(data_name, root, image_size, channels, args, n_images, epochs
         if "=" not in a:
             raise GannormError(f"--arg {a!r} is not key=value")
         k, v = a.split("=", 1)
-        kw[k] = yaml.safe_load(v)
+        try:
+            kw[k] = safe_load(v, f"--arg {a!r}")
+        except yaml.YAMLError:
+            raise GannormError(f"--arg {a!r}: the value is not valid YAML; quote it") from None
     data = load_data(DataConfig(name=data_name, root=root, image_size=image_size,
                                 channels=int(channels) if channels else None, args=kw), quiet=quiet)
     if data.labels is None or len(np.unique(data.labels)) < 2:

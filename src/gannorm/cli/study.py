@@ -6,15 +6,15 @@ from pathlib import Path
 import click
 
 from ..errors import GannormError
-from . import cli
+from . import Count, cli
 
 
 @cli.command()
 @click.argument("study_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Study directory (default studies/<name>).")
-@click.option("--jobs", "-j", default=1, show_default=True, help="Cells run at once (CPU threads are split among them).")
-@click.option("--threads", type=int, default=None, help="CPU threads per cell (default: cores / jobs).")
+@click.option("--jobs", "-j", default=1, show_default=True, type=Count(1, 1024), help="Cells run at once (CPU threads are split among them).")
+@click.option("--threads", type=Count(1, 4096), default=None, help="CPU threads per cell (default: cores / jobs).")
 @click.option("--retry-failed", is_flag=True, help="Run cells that failed before again.")
 @click.option("--dry-run", is_flag=True, help="Validate every cell, check that its data exists, list them; run nothing.")
 @click.option("--no-report", is_flag=True, help="Do not render the report at the end.")
@@ -138,7 +138,7 @@ def results(study_dir, where, by, fmt):
             raise GannormError(f"--where {w!r} is not axis=label")
         k, v = w.split("=", 1)
         filt[k] = v
-    store = Store(db)
+    store = Store(db, readonly=True)  # results only read: a read-only study folder is fine
     st = analysis.load(store)
     cols, rows = analysis.group_table(st, by, filt) if by else analysis.run_table(st, filt)
     store.close()

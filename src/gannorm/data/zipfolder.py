@@ -20,6 +20,10 @@ from .cache import cached_images
 from .folder import image_layout, is_image_name
 from .source import ImageData
 
+#: the largest member read as one image: its size as the zip's directory declares it, checked
+#: before anything is decompressed (a photo is a few MB; a 300 MB member would take over a GB)
+MAX_MEMBER_BYTES = 64 << 20
+
 
 def _strip_common(paths: List[str]) -> List[str]:
     parts = [PurePosixPath(p).parts for p in paths]
@@ -42,7 +46,8 @@ def zip_images(root: str | None = None, image_size: int | None = None, channels:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise GannormError(f"{path} is not a readable zip file: {e}") from None
-    members = [i.filename for i in zf.infolist() if not i.is_dir() and is_image_name(i.filename)]
+    infos = {i.filename: i for i in zf.infolist() if not i.is_dir() and is_image_name(i.filename)}
+    members = list(infos)
     if not members:
         zf.close()
         raise GannormError(f"no images found in {path}")
@@ -51,6 +56,10 @@ def zip_images(root: str | None = None, image_size: int | None = None, channels:
     guard = threading.Lock()  # ZipFile reads share one file handle
 
     def read(i):
+        declared = infos[members[i]].file_size
+        if declared > MAX_MEMBER_BYTES:  # before decompressing: zipfile stops at the declared size
+            raise GannormError(f"cannot read image {path}:{members[i]}: it is {declared / 2**20:.0f} MB "
+                               f"uncompressed, more than an image file can be ({MAX_MEMBER_BYTES >> 20} MB)")
         try:
             with guard:
                 return zf.read(members[i])

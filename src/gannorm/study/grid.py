@@ -112,6 +112,20 @@ def cell_id(labels: Dict[str, str]) -> str:
     return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", raw)
 
 
+def study_name(name, path: Path) -> str:
+    """The study's name, which becomes the folder ``studies/<name>``: a name, not a path, so a
+    study file cannot make gannorm write outside that folder (``../x``, ``/etc``)."""
+    if name is None or name == "":
+        return path.stem
+    name = str(name)
+    if (name in (".", "..") or any(c in name for c in "/\\\0") or name != name.strip()
+            or Path(name).is_absolute() or ":" in name):
+        raise GannormError(f"{path}: study name {name!r} is not a plain name (no '/', '\\', ':', '..' or "
+                           f"surrounding spaces); give a name like {re.sub(r'[^A-Za-z0-9_.-]+', '-', name).strip('.-') or 'my-study'!r}, "
+                           f"and --out DIR to choose where the study goes")
+    return name
+
+
 def load_study(path: str | Path) -> Study:
     path = Path(path)
     spec = config_mod.load_yaml(path)
@@ -131,7 +145,7 @@ def load_study(path: str | Path) -> Study:
         final_test = parse(spec.get("final_test"))
     except GannormError as e:
         raise GannormError(f"{path}: {e}") from None
-    study = Study(name=str(spec.get("name") or path.stem), path=path, base=base,
+    study = Study(name=study_name(spec.get("name"), path), path=path, base=base,
                   overrides=[str(o) for o in spec.get("overrides") or []],
                   axes=[_axis(k, v) for k, v in axes_spec.items()],
                   final_test=final_test,

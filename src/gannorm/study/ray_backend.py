@@ -25,6 +25,7 @@ import yaml
 from .. import outcomes
 from ..errors import DivergedError, GannormError
 from ..training import RunDir
+from ..training.checkpoint import load_checkpoint
 from ..utils.io import atomic_write_text
 from . import cell as cell_mod
 from .backends import storage_dir  # noqa: F401  (re-exported: the CLI asks here)
@@ -45,8 +46,10 @@ def execute_cell(config_text: str, run_dir: str, spec: FinalTestSpec, diversity_
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / outcomes.FILENAME).unlink(missing_ok=True)
     latest = RunDir(run_dir).latest
-    resumed_from = int(torch.load(latest, map_location="cpu", weights_only=False)["iteration"]) \
-        if latest.exists() else 0
+    try:  # the package's reader: weights only, CRC-checked (a planted pickle never runs)
+        resumed_from = int(load_checkpoint(latest)["iteration"]) if latest.exists() else 0
+    except GannormError:
+        resumed_from = 0  # the cell below meets the same file and reports it as its failure
     # where this attempt runs (host and process), for the log and for whoever must find it
     atomic_write_text(Path(run_dir) / "worker.json", json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     log = io.StringIO()

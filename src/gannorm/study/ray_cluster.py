@@ -50,6 +50,29 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
 
 @contextlib.contextmanager
+def loopback_only(ray) -> Iterator[None]:
+    """A local instance listening on 127.0.0.1 only.
+
+    Ray (up to at least 2.60) makes its GCS, raylet and workers listen on every interface
+    unless the node's address is the loopback one, which it picks only where it believes a
+    cluster is impossible (its ``ENABLE_RAY_CLUSTER`` switch, off on macOS and Windows). A
+    study on one machine needs no other host, so the switch is turned off while the instance
+    starts; the node then registers as 127.0.0.1 and binds there. A cluster (``--address``)
+    is left as Ray sets it up: see docs/ray-network.md for what it exposes.
+    """
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        yield  # a Ray without the switch: tests/study/test_ray_loopback.py says so
+        return
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
+
+
+@contextlib.contextmanager
 def connected(address: Optional[str]) -> Iterator:
     """Ray, connected: to ``address``, to the instance this process already joined, or to a new
     local instance sized to the machine (stopped again on exit)."""
@@ -65,7 +88,8 @@ def connected(address: Optional[str]) -> Iterator:
         if address:
             ray.init(address=address, **({} if address.startswith("ray://") else kwargs))
         else:  # "local": a new instance even where `ray start` left one (ray.init() would join it)
-            ray.init(address="local", **kwargs)
+            with loopback_only(ray):
+                ray.init(address="local", **kwargs)
     except (ConnectionError, RuntimeError, TimeoutError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GannormError(f"could not connect to Ray at {address or 'a new local instance'}: {msg}") from None

@@ -28,6 +28,7 @@ import sqlite3
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from ..errors import GannormError
 from .final_test import legacy_final
 from .stability import train_seconds
 
@@ -59,12 +60,92 @@ FINAL_FIELDS = ["cell_id", "key", "kind", "metric", "checkpoint", "checkpoint_us
 SETTLED = ("done", "failed", "diverged", "stopped", "killed")
 
 
+#: how long a write waits for another process's transaction before giving up (seconds)
+LOCK_TIMEOUT_S = 10.0
+
+
+def _store_error(path: Path, e: sqlite3.Error) -> GannormError:
+    """One line naming the store and the fix, for each way SQLite can fail on a user's file.
+    SQLite rolls a failed transaction back, so the store is as it was before the write."""
+    msg = str(e)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        why = (f"is locked by another process (waited {LOCK_TIMEOUT_S:g} s); wait for the other gannorm "
+               f"command on this study to finish, or stop it")
+    elif "not a database" in low or "file is encrypted" in low:
+        why = "is not a gannorm study store (not an SQLite database); move it away and run the study again"
+    elif "malformed" in low or "corrupt" in low:
+        why = (f"is damaged ({msg}); move it away and run the study again: the cells' run directories "
+               f"are kept and are read back in without training again")
+    elif "readonly" in low or "read-only" in low:
+        why = "is read-only; make it (and its folder) writable, or copy the study somewhere writable"
+    elif "disk is full" in low or "disk i/o" in low or "file too large" in low:
+        why = (f"could not be written ({msg}): the disk is full or the file may not grow; free some space "
+               f"and run again (the store is unchanged: the write was rolled back)")
+    elif "unable to open" in low:
+        why = f"cannot be opened ({msg}); check that its folder exists and is readable"
+    else:
+        why = f"failed: {msg}"
+    return GannormError(f"study store {path} {why}")
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose every SQLite failure is one ``GannormError`` line naming the file."""
+    store_path: Path = Path("study.db")
+
+    def _guard(self, f, *a):
+        try:
+            return f(*a)
+        except sqlite3.Error as e:
+            raise _store_error(self.store_path, e) from None
+
+    def execute(self, *a):
+        return self._guard(super().execute, *a)
+
+    def executemany(self, *a):
+        return self._guard(super().executemany, *a)
+
+    def executescript(self, *a):
+        return self._guard(super().executescript, *a)
+
+    def commit(self):
+        return self._guard(super().commit)
+
+    def __exit__(self, *exc):
+        return self._guard(super().__exit__, *exc)
+
+
+def _connect(path: Path, readonly: bool) -> _Connection:
+    try:
+        if readonly:  # a reader never writes, so a read-only file or folder is fine
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S,
+                                 factory=_Connection)
+        else:
+            db = sqlite3.connect(path, timeout=LOCK_TIMEOUT_S, factory=_Connection)
+    except sqlite3.Error as e:
+        raise _store_error(path, e) from None
+    db.store_path = path
+    return db
+
+
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """The store at ``path``, created if missing; ``readonly`` opens it for reading only
+        (``gannorm results``, the report), so a read-only file or folder is no obstacle."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path)
+        if readonly:
+            if not self.path.is_file():
+                raise GannormError(f"study store {self.path} does not exist; run 'gannorm study' first")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = _connect(self.path, readonly)
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the schema: damage shows now
+        if readonly:
+            if version < VERSION:
+                raise GannormError(f"study store {self.path} was written by an earlier gannorm; run "
+                                   f"'gannorm study' on it once (where it is writable) to update it")
+            return
         if version < VERSION and ("final_recon" in self._columns("runs") or self._columns("runs_v1")):
             _migrate_v1(self)
         self.db.executescript(SCHEMA)

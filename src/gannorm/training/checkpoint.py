@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -51,16 +52,63 @@ def save_checkpoint(state: Dict[str, Any], path: str | Path) -> None:
     atomic_torch_save(state, path)
 
 
+def _alternative(path: Path) -> str:
+    """The run's other checkpoint, when it is there and intact, for the error message."""
+    other = {"latest.pt": "best.pt", "best.pt": "latest.pt"}.get(path.name)
+    if other is None or not (path.parent / other).is_file() or damaged_member(path.parent / other) is not None:
+        return ("no intact best.pt/latest.pt beside it; restore the file from a copy or train again"
+                if other else "restore it from a copy or use another checkpoint of the run")
+    return (f"the intact {path.parent / other} can be used instead (--checkpoint {other[:-3]} in sample, eval "
+            f"and export; copied over {path.name} to resume from it)")
+
+
+def damaged_member(path: Path) -> Optional[str]:
+    """What is wrong with the zip archive ``path`` (the first member whose bytes do not match
+    the CRC-32 its header records, or why it cannot be read); None when all members match.
+
+    ``torch.save`` writes a zip archive with a CRC-32 per member but ``torch.load`` never
+    checks them, so flipped bytes inside a tensor load as different weights. Reading every
+    member once costs about what the load itself costs. Files written with
+    ``torch.serialization.config.save.compute_crc32 = False`` carry zeros, and are not checked.
+    """
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = [i for i in z.infolist() if i.file_size]
+            if infos and all(i.CRC == 0 for i in infos):  # written without CRCs
+                return None
+            for info in infos:
+                with z.open(info) as f:  # ZipExtFile compares the CRC-32 when the member is read to its end
+                    while f.read(1 << 22):
+                        pass
+    except zipfile.BadZipFile as e:
+        msg = str(e)
+        if "Bad CRC-32" in msg:
+            return f"member {msg.split('Bad CRC-32 for file ')[-1]} fails its CRC-32 check"
+        return f"its zip archive cannot be read: {msg}"
+    except (OSError, EOFError, ValueError, NotImplementedError, zlib.error) as e:  # truncated member
+        return f"its zip archive cannot be read: {e}"
+    return None
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> Dict[str, Any]:
+    """The one reader for every ``.pt`` a user or another process could have written:
+    ``torch.load(weights_only=True)`` (tensors, numbers, strings, lists and dicts only,
+    never code), after checking each member's CRC-32, so a damaged file fails in one line
+    naming it and the run's intact other checkpoint."""
     path = Path(path)
     if not path.exists():
         raise GannormError(f"checkpoint not found: {path}")
     if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not a checkpoint
         raise GannormError(f"{path} is not a PyTorch checkpoint (not a torch.save file); give a run directory, "
                            f"RUN/checkpoints/*.pt or a file from `gannorm export`")
+    if path.is_file():
+        bad = damaged_member(path)
+        if bad is not None:
+            raise GannormError(f"{path} is damaged ({bad}: its bytes changed after it was saved); "
+                               f"{_alternative(path)}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say which
+    except Exception as e:  # a truncated or foreign file, or pickled code: say which, never run it
         raise GannormError(f"cannot load checkpoint {path}: {str(e).splitlines()[0]}") from None
 
 

@@ -18,6 +18,7 @@ import yaml
 from ..config import Config
 from ..errors import GannormError
 from ..utils.io import atomic_write_text
+from ..utils.safe_yaml import safe_load
 
 #: Settings a resumed run may change freely: length, intervals, device and speed settings.
 MAY_CHANGE_ON_RESUME = frozenset({
@@ -73,5 +74,8 @@ def record_changes(path: Path, changes: List[Dict[str, Any]]) -> None:
         return
     history = []
     if path.exists():
-        history = yaml.safe_load(path.read_text()) or []
+        try:
+            history = safe_load(path.read_text(), str(path)) or []
+        except yaml.YAMLError as e:
+            raise GannormError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix or remove it") from None
     atomic_write_text(path, yaml.safe_dump(history + changes, sort_keys=False))

@@ -22,9 +22,11 @@ from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
 from ..nn.prepare import prepare_norms
 from ..tricks import setup_models
+from ..utils.io import atomic_save_image
 from ..utils.progress import postfix_reporter
 from . import distributed, fastpath
 from .amp import MixedPrecision
+from .memory import check_training_fits
 from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint, nonfinite_tensors, restore_rng,
                          save_checkpoint)
 from .ema import EMA
@@ -130,6 +132,8 @@ class Trainer:
         if cfg.data.xflip and DATASETS.attr(cfg.data.name, "orientation_labels", False):
             warn(f"data.xflip=true on {cfg.data.name}: its classes depend on orientation (a mirrored digit "
                  f"is another symbol or none), so mirrored images teach G images that are not in the data")
+        # the kernel's OOM killer leaves nothing to catch: refuse what cannot fit before building it
+        check_training_fits(cfg, self.data.size, self.data.channels, self.device)
         self.G, self.D = build_models(cfg.model, self.data.size, self.data.channels)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -364,8 +368,6 @@ class Trainer:
 
     @torch.no_grad()
     def sample_grid(self, path: Path) -> Path:
-        from torchvision.utils import save_image
-
         g = self.sample_generator
         was = g.training
         g.eval()  # as the authors' visualize(): BN uses running statistics
@@ -373,7 +375,7 @@ class Trainer:
         g.train(was)
         lo, hi = self.out_range
         with self._writing(path):
-            save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
+            atomic_save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
         return path
 
     def running_test(self) -> float:

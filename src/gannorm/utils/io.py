@@ -32,16 +32,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # a write through a file object names no file: name the one meant
         raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def atomic_save_image(images: Any, path: str | os.PathLike, **grid: Any) -> None:
+    """``torchvision.utils.save_image`` to a PNG, atomically: a full disk leaves the previous
+    file (or none), never an empty or truncated image."""
+    from torchvision.utils import save_image
+
+    atomic_write(path, lambda f: save_image(images, f, format="png", **grid))
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
