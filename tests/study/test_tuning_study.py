@@ -1,0 +1,103 @@
+"""A study that draws its settings: the draw axis in the grid (the same draws for every method,
+validated before anything runs) and the report's tuning view from a store of planted scores,
+checked against the expected-best formula computed here from the planted values."""
+import re
+import textwrap
+
+import numpy as np
+import pytest
+
+from gannorm.errors import GannormError
+from gannorm.study import analysis as A
+from gannorm.study import build_report
+from gannorm.study.final_test import FinalTestSpec
+from gannorm.study.grid import load_study
+from gannorm.study.search_space import parse
+from gannorm.study.store import Store
+
+STUDY = """
+name: tuning
+base:
+  data: {{name: fashion_mnist_small, holdout: 200, validation: 100}}
+  model: {{base_features: 8, z_dim: 16}}
+  train: {{iterations: 10}}
+axes:
+{axes}
+sample:
+{sample}
+"""
+NORMS = "  norm:\n    none: {g_norm: none, d_norm: none}\n    weight: {g_norm: weight, d_norm: weight}"
+SAMPLE = "  draws: 4\n  seed: 3\n  space:\n    optim.g_lr: {loguniform: [1.0e-5, 1.0e-3]}\n    optim.beta1: {choice: [0.0, 0.5]}"
+
+
+def study(tmp_path, axes=NORMS, sample=SAMPLE):
+    p = tmp_path / "s.yaml"
+    p.write_text(STUDY.format(axes=axes, sample=sample))
+    return load_study(p)
+
+
+def test_every_method_gets_the_same_draws(tmp_path):
+    s = study(tmp_path)
+    assert [a.name for a in s.axes] == ["draw", "norm"] and len(s.cells) == 8
+    drawn = parse({"draws": 4, "seed": 3, "space": {"optim.g_lr": {"loguniform": [1e-5, 1e-3]},
+                                                     "optim.beta1": {"choice": [0.0, 0.5]}}}).settings()
+    for c in s.cells:
+        d = int(c.labels["draw"][1:])
+        assert c.config.optim.g_lr == pytest.approx(drawn[d]["optim.g_lr"])
+        assert c.config.optim.beta1 == drawn[d]["optim.beta1"]
+    with_seeds = study(tmp_path, axes=NORMS + "\n  train.seed: [0, 1]")
+    assert [a.name for a in with_seeds.axes] == ["norm", "train.seed", "draw"]  # draws inside whole seeds
+
+
+@pytest.mark.parametrize("axes, sample, message", [
+    (NORMS, "  draws: 0\n  space: {optim.g_lr: {uniform: [0.1, 0.2]}}", "draws must be"),
+    (NORMS, "  draws: 2\n  space: {optim.g_lrr: {uniform: [0.1, 0.2]}}", "unknown config key"),
+    (NORMS + "\n  optim.g_lr: [0.0001, 0.0002]", "  draws: 2\n  space: {optim.g_lr: {uniform: [0.1, 0.2]}}",
+     "draw it or list it"),
+])
+def test_bad_sample_sections_fail_before_anything_runs(tmp_path, axes, sample, message):
+    with pytest.raises(GannormError, match=message):
+        study(tmp_path, axes, sample)
+
+
+def _store(tmp_path, scores):
+    """scores[method][draw] = the draw's best running error (None: the run diverged)."""
+    st = Store(tmp_path / "study.db")
+    st.set_meta("study", {"name": "tuning", "base": {"train": {"iterations": 10}},
+                          "final_test": FinalTestSpec().to_dict(),
+                          "axes": {"draw": {d: [f"optim.g_lr={1e-4 * (i + 1)}"] for i, d in
+                                            enumerate(next(iter(scores.values())))}}})
+    for m, per in scores.items():
+        for d, v in per.items():
+            cid = f"draw={d},norm={m}"
+            st.put_run({"cell_id": cid, "labels": {"draw": d, "norm": m}, "status": "done" if v is not None else "diverged",
+                        "error": None if v is not None else "losses stopped being finite", "run_dir": str(tmp_path / cid),
+                        "iterations": 10, "best_running": v, "train_seconds": 1.0, "it_per_s": 10.0, "d_wins": 0,
+                        "diversity": 0.9},
+                       [{"iteration": 10, "recon_running": v if v is not None else float("nan")}], {})
+    return st
+
+
+def test_tuning_view_from_planted_scores(tmp_path):
+    scores = {"weight": {"d0": 0.10, "d1": 0.30, "d2": 0.12, "d3": None},
+              "none": {"d0": 0.20, "d1": 0.40, "d2": 0.25, "d3": 0.22}}
+    st = _store(tmp_path, scores)
+    tun = A.tuning(A.load(st))
+    assert tun is not None and tun.failed_value[""] == pytest.approx(0.40)
+    # reference: the expected best of k draws by enumeration of every k-tuple (k = 2)
+    w = np.array([0.10, 0.30, 0.12, 0.40])  # the failed draw counts as the worst score
+    brute = np.mean([min(a, b) for a in w for b in w])
+    assert tun.curves[""]["weight"].mean[1] == pytest.approx(brute)
+    st.close()
+    page = build_report(tmp_path).read_text()
+    assert "Tuning: how good each method gets" in page and "After 4 draws each, weight is expected best" in page
+    row = re.search(r"<tr><td class='l'>weight</td><td>4</td><td>1</td><td>d0</td>", page)
+    assert row, "the weight row: 4 draws, 1 failed, best draw d0"
+    assert "running test, inside the held-out final test set" in page  # no validation split in these runs
+
+
+def test_no_tuning_view_without_draws(tmp_path):
+    st = Store(tmp_path / "study.db")
+    st.put_run({"cell_id": "norm=a", "labels": {"norm": "a"}, "status": "done", "run_dir": str(tmp_path),
+                "iterations": 10, "best_running": 0.1}, [], {})
+    assert A.tuning(A.load(st)) is None
