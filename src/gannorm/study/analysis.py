@@ -130,7 +130,7 @@ def load(store: Store) -> StudyResults:
     for r in runs:
         panel = r["labels"].get(panel_key, "") if panel_key else ""
         groups.setdefault(panel, OrderedDict()).setdefault(method_name(r["labels"], seed_key, panel_key), []).append(r)
-    meta = {k: store.meta(k) for k in ("study", "datasets", "provenance", "history")}
+    meta = {k: store.meta(k) for k in ("study", "datasets", "provenance", "history", "race")}
     spec = parse(meta["study"]["final_test"]) if meta.get("study") else None
     return StudyResults(store, runs, seed_key, panel_key, groups, spec, store.finals(), meta)
 

@@ -23,6 +23,9 @@ Study YAML::
       space: {optim.g_lr: {loguniform: [1.0e-5, 1.0e-3]}, optim.beta1: {choice: [0.0, 0.5]}}
                                            # gannorm.study.search_space; the draws become an
                                            # axis ``draw`` (d0, d1, ...), outermost after seeds
+    seeds: {start: 3, max: 20, step: 2}    # optional: a seeds race (gannorm.study.race) instead
+    race: {alpha: 0.05, spending: obrien_fleming}   # of a train.seed axis: seeds are added only
+    budget: {runs: 60}                     # to methods not yet told apart from the leader
 
 Every cell's config is built and validated before any run starts, so a typo in an axis
 fails at once with the valid values.
@@ -40,6 +43,7 @@ import yaml
 from .. import config as config_mod
 from .. import plugins  # noqa: F401  (fills the registries that validation asks)
 from ..errors import GannormError
+from . import race as race_mod
 from . import search_space
 from .final_test import FinalTestSpec, parse
 
@@ -73,6 +77,7 @@ class Study:
     resources: Dict[str, float] = field(default_factory=dict)  # per cell: cpu, gpu (Ray backend)
     strategy: str = "grid"  # grid | halving
     halving: Dict = field(default_factory=dict)  # first_rung, keep, metric, mode, scheduler
+    race: Optional[race_mod.RaceDesign] = None  # a seeds race (the seed axis is then train.seed 0..max-1)
     cells: List[Cell] = field(default_factory=list)
 
     @property
@@ -130,7 +135,7 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     spec = config_mod.load_yaml(path)
     valid = ("name", "base", "overrides", "axes", "final_test", "diversity_samples", "resources", "strategy",
-             "halving", "sample")
+             "halving", "sample", "seeds", "race", "budget")
     unknown = set(spec) - set(valid)
     if unknown:
         raise GannormError(f"unknown study key(s) {', '.join(sorted(unknown))} in {path}; valid: {', '.join(valid)}")
@@ -152,17 +157,45 @@ def load_study(path: str | Path) -> Study:
                   diversity_samples=int(spec.get("diversity_samples", 256)),
                   resources=dict(spec.get("resources") or {}), strategy=str(spec.get("strategy") or "grid"),
                   halving=dict(spec.get("halving") or {}))
+    if spec.get("seeds") is not None:
+        study.axes, study.race = _with_race(study.axes, spec, path)
+    elif spec.get("race") is not None or spec.get("budget") is not None:
+        raise GannormError(f"{path}: race and budget settings need a seeds section, e.g. seeds: {{start: 3, max: 20}}")
     if spec.get("sample") is not None:
         study.axes = _with_draws(study.axes, spec["sample"], path)
     if study.strategy not in ("grid", "halving"):
         raise GannormError(f"{path}: strategy must be grid or halving, got {study.strategy!r}")
     study.cells = expand(study)
+    if study.race is not None:  # a budget that cannot fit the first round fails before anything runs
+        methods = 1
+        for a in study.axes:
+            methods *= len(a.values) if a.name != "train.seed" else 1
+        try:
+            study.race.check_budget(methods)
+        except GannormError as e:
+            raise GannormError(f"{path}: {e}") from None
     return study
 
 
 def _axis_keys(axis: Axis) -> List[str]:
     """The config keys an axis sets (its overrides' keys)."""
     return sorted({o.split("=", 1)[0] for _, ov in axis.values for o in ov})
+
+
+def _with_race(axes: List[Axis], spec: Dict, path: Path):
+    """The axes with ``train.seed`` 0 .. max-1 outermost, and the race's design; a study with
+    its own seed axis is refused (the race decides how many seeds each method gets)."""
+    own = [a.name for a in axes if a.name in ("seed", "train.seed") or a.name.endswith(".seed")]
+    if own:
+        raise GannormError(f"{path}: a seeds section makes the seed axis itself; remove the axis {own[0]!r}")
+    if spec.get("strategy") == "halving":
+        raise GannormError(f"{path}: a seeds race and successive halving cannot be combined; choose one")
+    try:
+        design = race_mod.parse(spec["seeds"], spec.get("race"), spec.get("budget"))
+    except GannormError as e:
+        raise GannormError(f"{path}: {e}") from None
+    seeds = Axis("train.seed", [(str(i), [f"train.seed={i}"]) for i in range(design.max)])
+    return [seeds] + axes, design
 
 
 def _with_draws(axes: List[Axis], spec, path: Path) -> List[Axis]:

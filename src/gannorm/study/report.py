@@ -107,6 +107,7 @@ class Page:
         h += self.provenance()
         h += self.final_tables()
         h += self.tuning_section()
+        h += self.race_section()
         h += self.budget_section()
         h += self.curve_section()
         h += self.stability_section()
@@ -378,6 +379,30 @@ class Page:
                          f"<td>{e(b[1]) if b else '–'}</td><td>{_num(b[0]) if b else '–'}</td>"
                          f"<td class='l'>{e(settings)}</td></tr>")
             h.append("</table>")
+        return h
+
+    def race_section(self) -> List[str]:
+        """A seeds race's rounds: seeds per method at each look, the leader, the look's level,
+        who was told apart, and why the race stopped."""
+        race = self.st.meta.get("race")
+        if not race:
+            return []
+        d = race["design"]
+        h = ["<h2>Seeds race</h2>",
+             f"<p class='note'>Seeds were added only to the methods not yet told apart from the leader: "
+             f"{d['start']} seeds per method at the first look, {d['step']} more per round, at most {d['max']}; "
+             f"alpha {d['alpha']} spent over the looks by the {e(d['spending'].replace('_', '-'))} function "
+             f"(gannorm.study.race), Holm within a look"
+             + (f"; budget {d['budget_runs']} runs" if d.get("budget_runs") else "") + ".</p>",
+             "<table><tr><th>look</th><th class='l'>seeds per method</th><th class='l'>leader</th><th>level</th>"
+             "<th class='l'>told apart</th><th class='l'>decision</th></tr>"]
+        for lk in race["looks"]:
+            seeds = ", ".join(f"{m} {n}" for m, n in lk["seeds"].items())
+            h.append(f"<tr><td>{lk['look']}</td><td class='l'>{e(seeds)}</td><td class='l'>{e(lk['leader'])}</td>"
+                     f"<td>{lk['level']:.3g}</td><td class='l'>{e(', '.join(lk['told_apart']) or '–')}</td>"
+                     f"<td class='l'>{e(lk['decision'])}{(': ' + e(lk['reason'])) if lk['reason'] else ''}</td></tr>")
+        h.append(f"</table><p>Runs used: {race['runs']} (a fixed design of {d['max']} seeds for every method "
+                 f"would use {d['max'] * len(race['looks'][0]['seeds'])}).</p>")
         return h
 
     def _draw_settings(self, panel: str, method: str, draw: str) -> str:

@@ -24,7 +24,7 @@ from .. import outcomes
 from ..errors import GannormError
 from ..training.resume import MAY_CHANGE_ON_RESUME, flatten
 from ..utils.lock import lock_dir
-from . import backends, halving
+from . import backends, halving, race_runner
 from .cells import CellProcesses, StudyInterrupted, signal_name
 from .grid import Cell, Study
 from .ingest import collect, put_cell, study_paths
@@ -238,6 +238,11 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
             config_mod.save(cell.config, p["configs"] / f"{cell.id}.yaml")
             if needs_work(store, study, cell, retry_failed):
                 todo.append(cell)
+        if study.race is not None:
+            pool = LocalPool(study, p, jobs, threads) if backend == "local" else \
+                backends.BACKENDS[backend].pool(study, p, options)
+            with pool:
+                return race_runner.run_race(study, store, pool, todo, on_done, say)
         if plan is not None and plan.scheduler == "sync":
             pool = LocalPool(study, p, jobs, threads) if backend == "local" else \
                 backends.BACKENDS[backend].pool(study, p, options)
