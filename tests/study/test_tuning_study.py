@@ -101,3 +101,49 @@ def test_no_tuning_view_without_draws(tmp_path):
     st.put_run({"cell_id": "norm=a", "labels": {"norm": "a"}, "status": "done", "run_dir": str(tmp_path),
                 "iterations": 10, "best_running": 0.1}, [], {})
     assert A.tuning(A.load(st)) is None
+
+
+def test_confirm_takes_each_methods_best_draw(tmp_path):
+    """Reference: the planted scores themselves (lowest mean over a draw's runs); a method whose
+    every draw failed is not confirmed."""
+    from gannorm.study import tune_confirm as TC
+
+    p = tmp_path / "s.yaml"
+    p.write_text(STUDY.format(axes=NORMS, sample=SAMPLE) + "strategy: tune-confirm\nconfirm: {seeds: [100, 101], iterations: 20}\n")
+    s = load_study(p)
+    assert s.confirm == {"seeds": [100, 101], "iterations": 20}
+    st = Store(tmp_path / "study.db")
+    planted = {"none": {"d0": 0.3, "d1": 0.2, "d2": 0.25, "d3": 0.4}, "weight": {"d0": None, "d1": None, "d2": None, "d3": None}}
+    for c in s.cells:
+        v = planted[c.labels["norm"]][c.labels["draw"]]
+        st.put_run({"cell_id": c.id, "labels": c.labels, "status": "done" if v is not None else "diverged",
+                    "run_dir": "", "iterations": 10, "best_running": v}, [], {})
+    cells, lines = TC.confirm_cells(s, st, s.confirm)
+    assert sorted(c.id for c in cells) == ["phase=confirm,norm=none,seed=100,draw=d1",
+                                           "phase=confirm,norm=none,seed=101,draw=d1"]
+    c = cells[0]
+    d1 = next(x for x in s.cells if x.labels == {"draw": "d1", "norm": "none"})
+    assert c.config.optim.g_lr == d1.config.optim.g_lr and c.config.train.iterations == 20
+    assert c.config.train.seed in (100, 101)
+    assert any("weight" in l and "not confirmed" in l for l in lines)
+    assert any("best draw d1" in l for l in lines)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("strategy: tune-confirm\nconfirm: {seeds: [1]}\n", "at least 2"),
+    ("strategy: tune-confirm\nconfirm: {seeds: [1, 1]}\n", "repeats a seed"),
+    ("strategy: tune-confirm\nconfirm: {seeds: [1, 2], iterations: 0}\n", "iterations must be"),
+    ("confirm: {seeds: [1, 2]}\n", "goes with strategy: tune-confirm"),
+])
+def test_bad_confirm_settings(tmp_path, extra, message):
+    p = tmp_path / "s.yaml"
+    p.write_text(STUDY.format(axes=NORMS, sample=SAMPLE) + extra)
+    with pytest.raises(GannormError, match=message):
+        load_study(p)
+
+
+def test_tune_confirm_needs_draws(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(STUDY.format(axes=NORMS, sample=SAMPLE).split("sample:")[0] + "strategy: tune-confirm\n")
+    with pytest.raises(GannormError, match="needs a sample section"):
+        load_study(p)

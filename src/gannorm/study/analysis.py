@@ -38,8 +38,14 @@ def panel_axis(labels: Dict[str, str]) -> Optional[str]:
     return next((k for k in labels if k.split(".")[-1] in ("data", "dataset") or k == "data.name"), None)
 
 
+#: the label of a tune-confirm study's confirmation runs (gannorm.study.tune_confirm)
+PHASE, CONFIRM = "phase", "confirm"
+
+
 def method_name(labels: Dict[str, str], seed_key, panel_key) -> str:
-    return " / ".join(str(v) for k, v in labels.items() if k not in (seed_key, panel_key)) or "all runs"
+    confirmed = labels.get(PHASE) == CONFIRM  # a confirmation run: its method, less the phase and its draw
+    return " / ".join(str(v) for k, v in labels.items() if k not in (seed_key, panel_key)
+                      and not (confirmed and k in (PHASE, DRAW_AXIS))) or "all runs"
 
 
 @dataclass
@@ -53,6 +59,7 @@ class StudyResults:
     spec: Optional[FinalTestSpec]
     finals: Dict[str, Dict[str, Dict]]  # cell_id -> key -> row
     meta: Dict = field(default_factory=dict)
+    tuning_runs: List[Dict] = field(default_factory=list)  # the runs at drawn settings (tuning view)
     _configs: Dict = field(default_factory=dict)
 
     def config(self, run: Dict):
@@ -123,16 +130,20 @@ def verdict(study: "StudyResults", runs: Dict[str, List[Dict]], checkpoint: str,
 
 
 def load(store: Store) -> StudyResults:
-    runs = store.runs()
+    every = store.runs()
+    # a tune-confirm study's verdict is on its confirmation runs; its draws feed the tuning view
+    confirmed = [r for r in every if r["labels"].get(PHASE) == CONFIRM]
+    runs = confirmed or every
     labels = runs[0]["labels"] if runs else {}
     seed_key, panel_key = seed_axis(labels), panel_axis(labels)
     groups: "OrderedDict[str, OrderedDict[str, List[Dict]]]" = OrderedDict()
     for r in runs:
         panel = r["labels"].get(panel_key, "") if panel_key else ""
         groups.setdefault(panel, OrderedDict()).setdefault(method_name(r["labels"], seed_key, panel_key), []).append(r)
-    meta = {k: store.meta(k) for k in ("study", "datasets", "provenance", "history", "race")}
+    meta = {k: store.meta(k) for k in ("study", "datasets", "provenance", "history", "race", "confirm")}
     spec = parse(meta["study"]["final_test"]) if meta.get("study") else None
-    return StudyResults(store, runs, seed_key, panel_key, groups, spec, store.finals(), meta)
+    return StudyResults(store, runs, seed_key, panel_key, groups, spec, store.finals(), meta,
+                        tuning_runs=[r for r in every if r["labels"].get(PHASE) != CONFIRM])
 
 
 # ----------------------------------------------------------------------------- budgets
@@ -344,10 +355,11 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
     is its runs' lowest running reconstruction error (on the validation split when there is
     one); a failed draw counts as the panel's worst finite score, since the budget paid for it
     (Dodge et al. 2019 count every draw)."""
-    if not any(DRAW_AXIS in r["labels"] for r in study.runs):
+    draws = study.tuning_runs or study.runs
+    if not any(DRAW_AXIS in r["labels"] for r in draws):
         return None
     raw: "OrderedDict[str, OrderedDict[str, Dict[str, List[float]]]]" = OrderedDict()
-    for r in study.runs:
+    for r in draws:
         lab = r["labels"]
         panel = lab.get(study.panel_key, "") if study.panel_key else ""
         method = " / ".join(str(v) for k, v in lab.items()
@@ -364,5 +376,5 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
         worst[panel] = max(finite) if finite else None
         curves[panel] = OrderedDict((m, T.expected_best_curve(list(ds.values()), failed_value=worst[panel]))
                                     for m, ds in scores[panel].items())
-    on_val = any(study.config(r).data.validation for r in study.runs[:1])
+    on_val = any(study.config(r).data.validation for r in draws[:1])
     return Tuning(scores, curves, bool(on_val), worst)

@@ -49,6 +49,8 @@ from .final_test import FinalTestSpec, parse
 
 #: the axis a ``sample`` section becomes
 DRAW_AXIS = "draw"
+#: how a study runs its cells: all of them, successive halving, or tune then confirm
+STRATEGIES = ("grid", "halving", "tune-confirm")
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Study:
     strategy: str = "grid"  # grid | halving
     halving: Dict = field(default_factory=dict)  # first_rung, keep, metric, mode, scheduler
     race: Optional[race_mod.RaceDesign] = None  # a seeds race (the seed axis is then train.seed 0..max-1)
+    confirm: Optional[Dict] = None  # strategy tune-confirm: {seeds, iterations} (gannorm.study.tune_confirm)
     cells: List[Cell] = field(default_factory=list)
 
     @property
@@ -135,7 +138,7 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     spec = config_mod.load_yaml(path)
     valid = ("name", "base", "overrides", "axes", "final_test", "diversity_samples", "resources", "strategy",
-             "halving", "sample", "seeds", "race", "budget")
+             "halving", "sample", "seeds", "race", "budget", "confirm")
     unknown = set(spec) - set(valid)
     if unknown:
         raise GannormError(f"unknown study key(s) {', '.join(sorted(unknown))} in {path}; valid: {', '.join(valid)}")
@@ -163,8 +166,15 @@ def load_study(path: str | Path) -> Study:
         raise GannormError(f"{path}: race and budget settings need a seeds section, e.g. seeds: {{start: 3, max: 20}}")
     if spec.get("sample") is not None:
         study.axes = _with_draws(study.axes, spec["sample"], path)
-    if study.strategy not in ("grid", "halving"):
-        raise GannormError(f"{path}: strategy must be grid or halving, got {study.strategy!r}")
+    if study.strategy not in STRATEGIES:
+        raise GannormError(f"{path}: strategy must be one of {', '.join(STRATEGIES)}, got {study.strategy!r}")
+    if study.strategy == "tune-confirm":
+        if spec.get("sample") is None:
+            raise GannormError(f"{path}: strategy tune-confirm needs a sample section (the settings to tune)")
+        base_its = config_mod.from_dict(config_mod.apply_overrides(study.base, study.overrides)).train.iterations
+        study.confirm = _confirm(spec.get("confirm"), base_its, path)
+    elif spec.get("confirm") is not None:
+        raise GannormError(f"{path}: a confirm section goes with strategy: tune-confirm")
     study.cells = expand(study)
     if study.race is not None:  # a budget that cannot fit the first round fails before anything runs
         methods = 1
@@ -180,6 +190,32 @@ def load_study(path: str | Path) -> Study:
 def _axis_keys(axis: Axis) -> List[str]:
     """The config keys an axis sets (its overrides' keys)."""
     return sorted({o.split("=", 1)[0] for _, ov in axis.values for o in ov})
+
+
+def parse_confirm(spec, base_iterations: int, where: str = "confirm") -> Dict:
+    """A ``confirm`` mapping -> {seeds, iterations}, checked in one line."""
+    if not isinstance(spec, dict):
+        raise GannormError(f"{where}: give a mapping, e.g. {{seeds: [100, 101, 102], iterations: 4000}}")
+    unknown = set(spec) - {"seeds", "iterations"}
+    if unknown:
+        raise GannormError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; valid: seeds, iterations")
+    seeds = spec.get("seeds")
+    if not isinstance(seeds, list) or len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                               and s >= 0 for s in seeds):
+        raise GannormError(f"{where}.seeds: give at least 2 whole numbers >= 0 (the paired test needs 2), got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise GannormError(f"{where}.seeds repeats a seed: {seeds}")
+    its = spec.get("iterations", base_iterations)
+    if isinstance(its, bool) or not isinstance(its, int) or its < 1:
+        raise GannormError(f"{where}.iterations must be a whole number >= 1, got {its!r}")
+    return {"seeds": list(seeds), "iterations": its}
+
+
+def _confirm(spec, base_iterations: int, path: Path) -> Dict:
+    try:
+        return parse_confirm(spec if spec is not None else {}, base_iterations)
+    except GannormError as e:
+        raise GannormError(f"{path}: {e}") from None
 
 
 def _with_race(axes: List[Axis], spec: Dict, path: Path):

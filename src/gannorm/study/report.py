@@ -359,6 +359,12 @@ class Page:
              f"as the worst score (it used the budget). The expected best after k draws is Dodge et al. "
              f"2019's closed form over the draws, with a 95% bootstrap band (the view of Lucic et al. "
              f"2018).</p>"]
+        confirm = self.st.meta.get("confirm")
+        if confirm:
+            h.append(f"<p><b>Tune, then confirm:</b> the verdict above is on the confirmation runs only: each "
+                     f"method's best draw retrained with fresh seeds ({', '.join(map(str, confirm['settings']['seeds']))}) "
+                     f"for {confirm['settings']['iterations']:,} iterations.</p><ul>"
+                     + "".join(f"<li>{e(line)}</li>" for line in confirm["lines"]) + "</ul>")
         path = figures.tuning(tun, f"running-test error\n({RECON_UNIT})", self.out / "tuning.png")
         if path:
             h.append(f"<img class='fig' src='{_img(path)}'>")

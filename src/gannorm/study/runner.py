@@ -10,6 +10,7 @@ answers with runs of the old one.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from .. import outcomes
 from ..errors import GannormError
 from ..training.resume import MAY_CHANGE_ON_RESUME, flatten
 from ..utils.lock import lock_dir
-from . import backends, halving, race_runner
+from . import backends, halving, race_runner, tune_confirm
 from .cells import CellProcesses, StudyInterrupted, signal_name
 from .grid import Cell, Study
 from .ingest import collect, put_cell, study_paths
@@ -209,6 +210,43 @@ class LocalPool:
                     procs.stopped_by)
 
 
+def _run_cells(study: Study, todo: List[Cell], backend: str, p: Dict[str, Path], store: Store,
+               options: backends.BackendOptions, jobs: int, threads: Optional[int], on_done) -> List[Dict]:
+    """Every cell of ``todo`` on the chosen backend, each stored as it ends."""
+    if backend != "local":
+        return backends.BACKENDS[backend](study, todo, p, store, options, on_done)
+    rows = []
+
+    def on_result(cell, run_dir, outcome, result, metrics):
+        outcome = outcome or outcomes.Outcome(outcomes.FAILED, "the cell ended without recording how")
+        row = put_cell(store, cell, run_dir, outcome, result, metrics)  # only this thread writes the store
+        rows.append(row)
+        if on_done:
+            on_done(row)
+
+    LocalPool(study, p, jobs, threads).run([(c, None) for c in todo], on_result)
+    return rows
+
+
+def _confirm(study: Study, store: Store, runs: Path, p: Dict[str, Path], backend: str,
+             options: backends.BackendOptions, jobs: int, threads: Optional[int], on_done, retry_failed: bool,
+             allow_changes: bool, say) -> List[Dict]:
+    """The confirmation phase of a tune-confirm study: each method's best draw with fresh
+    seeds at full length (``gannorm.study.tune_confirm``)."""
+    cells, lines = tune_confirm.confirm_cells(study, store, study.confirm)
+    for line in lines:
+        say(line)
+    store.set_meta("confirm", {"settings": study.confirm, "lines": lines})
+    phase = dataclasses.replace(study, cells=cells)
+    check_identity(phase, store, runs, allow_changes, say)
+    todo = []
+    for cell in cells:
+        config_mod.save(cell.config, p["configs"] / f"{cell.id}.yaml")
+        if needs_work(store, phase, cell, retry_failed):
+            todo.append(cell)
+    return _run_cells(phase, todo, backend, p, store, options, jobs, threads, on_done)
+
+
 def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bool = False,
               on_done: Optional[Callable[[Dict], None]] = None, threads: Optional[int] = None,
               backend: str = "local", options: Optional[backends.BackendOptions] = None,
@@ -248,18 +286,10 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
                 backends.BACKENDS[backend].pool(study, p, options)
             with pool:
                 return halving.run_sync(study, plan, store, p, pool, todo, on_done, retry_failed)
-        if backend != "local":
-            return backends.BACKENDS[backend](study, todo, p, store, options, on_done)
-        rows = []
-
-        def on_result(cell, run_dir, outcome, result, metrics):
-            outcome = outcome or outcomes.Outcome(outcomes.FAILED, "the cell ended without recording how")
-            row = put_cell(store, cell, run_dir, outcome, result, metrics)  # only this thread writes the store
-            rows.append(row)
-            if on_done:
-                on_done(row)
-
-        LocalPool(study, p, jobs, threads).run([(c, None) for c in todo], on_result)
+        rows = _run_cells(study, todo, backend, p, store, options, jobs, threads, on_done)
+        if study.strategy == "tune-confirm":
+            rows += _confirm(study, store, runs, p, backend, options, jobs, threads, on_done, retry_failed,
+                             allow_changes, say)
         return rows
     finally:
         store.close()
