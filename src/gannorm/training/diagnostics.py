@@ -44,7 +44,7 @@ from ..nn.spectral import as_matrix, output_dim
 #: real, held-out and generated images per diagnostic (the reference diversity uses the same real batch)
 SAMPLES = 64
 #: power-iteration steps per diagnostic, from a warm start (the first diagnostic takes FIRST_STEPS)
-POWER_STEPS, FIRST_STEPS = 2, 20
+POWER_STEPS, FIRST_STEPS = 4, 20
 #: seeds of the fixed batches: apart from the training seed, so they never touch its streams
 PICK_SEED, Z_SEED = 54321, 98765
 
