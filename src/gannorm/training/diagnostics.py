@@ -6,7 +6,7 @@ What is measured (the rules that judge it are in :mod:`gannorm.health`):
   value of every trained weight (the parameter before any normalization, the kernel
   reshaped to ``(out, in * kh * kw)``), by power iteration (Brock et al. 2019, BigGAN
   sec. 4, watch it grow before a collapse). It starts from the layer's own spectral-norm
-  (SN, BSSN) vector ``u`` where it has one of the right size, else from a vector kept here
+  vector ``u`` where it has one (SN), else from a vector kept here
   between diagnostics, so a few steps suffice;
 - ``diag/grad_G``, ``diag/grad_D``: the L2 norm of the last step's gradient of all of G's,
   all of D's parameters (already computed by the step: no backward of its own);
@@ -59,9 +59,10 @@ def weight_layers(net: nn.Module) -> Iterator[Tuple[str, nn.Module, torch.Tensor
             plist = m.parametrizations.weight
             w = plist.original
             for p in plist:
-                for bname, b in p.named_buffers(recurse=False):
-                    if bname.startswith("_u") and u is None:
-                        u = b
+                # SN's u is the left singular vector of this very matrix (same reshaping); BSSN's
+                # vectors belong to its own reshapings, so they are not reused
+                if isinstance(getattr(p, "_u", None), torch.Tensor) and getattr(p, "dim", None) == output_dim(m):
+                    u = p._u
         else:
             w = getattr(m, "weight", None)
         if isinstance(w, torch.Tensor) and w.dim() >= 2 and w.is_floating_point():
