@@ -135,9 +135,10 @@ def test_diagnostics_change_nothing_in_training(tmp_path, one_thread, norm):
 
 
 def test_resume_is_exact_with_diagnostics(tmp_path, one_thread):
-    over = TINY + ["d_norm=spectral", "diagnostics_every=2", "checkpoint_every=5", "log_every=1"]
+    # the first leg ends at 4, a diagnostic iteration of both (a run also measures at its end)
+    over = TINY + ["d_norm=spectral", "diagnostics_every=2", "checkpoint_every=4", "log_every=1"]
     Trainer(config.load(None, over + ["iterations=10"]), tmp_path / "full", quiet=True).train()
-    Trainer(config.load(None, over + ["iterations=5"]), tmp_path / "part", quiet=True).train()
+    Trainer(config.load(None, over + ["iterations=4"]), tmp_path / "part", quiet=True).train()
     cfg = config.load(tmp_path / "part" / "config.yaml", ["iterations=10"])
     Trainer(cfg, tmp_path / "part", quiet=True, resume=True).train()
     a, b = _weights(tmp_path / "full/checkpoints/latest.pt"), _weights(tmp_path / "part/checkpoints/latest.pt")
@@ -199,7 +200,7 @@ def test_collapse_needs_a_fall_not_a_low_start():
 
 def test_divergence_from_growth_and_non_finite():
     h = health.HealthConfig(patience=2, diverge_growth=20, reference_diagnostics=3)
-    seq = [1.0, 2.0, 1.5, 5.0, 19.0, 25.0, 80.0]  # reference = median(1, 2, 1.5) = 1.5; 30 = 20 x 1.5
+    seq = [1.0, 2.0, 1.5, 5.0, 19.0, 31.0, 80.0]  # reference = median(1, 2, 1.5) = 1.5; 30 = 20 x 1.5
     ev = _observe(health.Monitor(h), seq, health.GRAD_D)
     assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 700, 600)]
     ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, float("nan"), float("inf")], health.GRAD_G)
