@@ -21,6 +21,7 @@ LAYERS = {
     "version": 0,                     # the package's version
     "utils": 1,                       # atomic file writes, directory locks, progress bars
     "registry": 1, "hooks": 1,        # name -> builder tables; the step-hook protocol of losses and tricks
+    "health": 1,                      # stability signals, their thresholds and rules (live monitor, watch, study)
     "outcomes": 2,                    # how a run or study cell ended, and what it means for a verdict
     "config": 2,                      # typed settings; validation asks the registries
     "registry_index": 2,              # the registered names read from the plug-ins' source (no torch)
@@ -170,10 +171,11 @@ def test_no_function_local_imports_below_the_command_line():
 
 
 def test_config_imports_only_the_bottom():
-    """config reads names from the registries; it imports no plug-in, metric or trainer."""
+    """config reads names from the registries (and the health rules' signal names and
+    thresholds, a layer-1 vocabulary); it imports no plug-in, metric or trainer."""
     tree = ast.parse((SRC / PACKAGE / "config.py").read_text(encoding="utf-8"))
     targets = {top(resolve(t)) for _, t in imported(tree, PACKAGE) if t.startswith(PACKAGE + ".")}
-    assert targets <= {"errors", "registry", "utils"}, targets
+    assert targets <= {"errors", "registry", "utils", "health"}, targets
 
 
 def _write(root: Path, rel: str, text: str):

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from .errors import GannormError
+from .health import ACTIONS, SIGNALS, HealthConfig, check_health_config
 from .registry import DATASETS, EXTRACTORS, LOSSES, METRICS, MODELS, NORMS, OPTIMIZERS, TRICKS
 from .utils.io import atomic_write_text
 from .utils.safe_yaml import safe_load
@@ -74,6 +75,22 @@ class OptimConfig:
 
 
 @dataclass
+class GuardConfig:
+    """What a run does when a health signal warns (``gannorm.health``): ``warn`` only logs it,
+    ``stop`` ends the run (status ``stopped``, its best checkpoint kept), ``rollback`` returns
+    to the newest checkpoint saved before the warning's onset and continues with every
+    learning rate times ``lr_factor``, at most ``max_rollbacks`` times (then it stops)."""
+    on: List[str] = field(default_factory=lambda: ["divergence", "collapse", "overfit"])  # signals the guard acts on: divergence, collapse, overfit, d_wins
+    action: str = "warn"  # warn | stop | rollback
+    lr_factor: float = 0.5  # rollback: learning rates times this after each rollback (0 < f <= 1)
+    max_rollbacks: int = 2  # rollback: at most this many; the next warning stops the run
+
+
+#: where the training numbers go besides metrics.jsonl
+LOG_SINKS = ("tensorboard", "mlflow")
+
+
+@dataclass
 class TrainConfig:
     iterations: int = 100_000
     batch_size: int = 32
@@ -93,6 +110,10 @@ class TrainConfig:
     compile: str = "off"  # torch.compile G and D for the step: off | default | reduce-overhead | max-autotune
     compile_backend: str = "inductor"  # torch.compile backend; eager / aot_eager help find what breaks a compile
     sync_bn: bool = False  # multi-GPU runs: batch-norm statistics over the global batch (SyncBatchNorm); CUDA only
+    diagnostics_every: int = 100  # stability diagnostics (singular values, gradient norms, r_t, diversity) every N iterations; 0 = off
+    health: HealthConfig = field(default_factory=HealthConfig)  # thresholds of the health warnings (docs/diagnostics.md)
+    guard: GuardConfig = field(default_factory=GuardConfig)  # what a health warning does: warn | stop | rollback
+    log_to: List[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard, mlflow (MLflow's local store unless MLFLOW_TRACKING_URI)
 
 
 @dataclass
@@ -198,6 +219,8 @@ def _from_dict(cls, data: Dict[str, Any], where: str = ""):
     offs = {f.name for f in fields(cls) if f.default == "off"}
     kwargs = {}
     for key, value in data.items():
+        if key is True and "on" in names:  # YAML 1.1 reads the key `on:` as true
+            key = "on"
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -437,6 +460,7 @@ def validate(cfg: Config) -> None:
     if not 0 <= cfg.train.seed <= MAX_SEED:
         raise GannormError(f"train.seed must be an integer in [0, 2**62], got {cfg.train.seed}")
     _validate_eval(cfg.eval)
+    _validate_health(cfg.train)
     if not 0.0 <= cfg.train.ema_decay < 1.0:
         raise GannormError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
     if cfg.data.channels not in (None, 1, 3):
@@ -475,6 +499,38 @@ def _end_share(cfg: Config) -> float:
     t = cfg.train.iterations / cfg.optim.schedule_iters
     name = cfg.optim.d_schedule if cfg.optim.d_schedule != "constant" else cfg.optim.g_schedule
     return 1 - t if name == "linear" else 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _validate_health(tc: TrainConfig) -> None:
+    """train.diagnostics_every, train.health, train.guard and train.log_to."""
+    _positive("train.diagnostics_every", tc.diagnostics_every, allow_zero=True)
+    check_health_config(tc.health)
+    g = tc.guard
+    for s in g.on:
+        if s not in SIGNALS:
+            close = difflib.get_close_matches(str(s), SIGNALS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise GannormError(f"train.guard.on: unknown signal {s!r}; valid: {', '.join(SIGNALS)}.{hint}")
+    if g.action not in ACTIONS:
+        close = difflib.get_close_matches(str(g.action), ACTIONS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise GannormError(f"train.guard.action={g.action!r} is not valid; use one of: {', '.join(ACTIONS)}.{hint}")
+    if not 0 < g.lr_factor <= 1:
+        raise GannormError(f"train.guard.lr_factor must be in (0, 1] (the learning rates are multiplied by it "
+                           f"after a rollback), got {g.lr_factor}")
+    if g.max_rollbacks < 0:
+        raise GannormError(f"train.guard.max_rollbacks must be >= 0, got {g.max_rollbacks}")
+    if g.action != "warn" and g.on and not tc.diagnostics_every:
+        raise GannormError(f"train.guard.action={g.action} needs the diagnostics it acts on: set "
+                           f"train.diagnostics_every > 0 (e.g. 100) or train.guard.action=warn")
+    if g.action == "rollback" and not tc.checkpoint_every:
+        raise GannormError("train.guard.action=rollback needs checkpoints to return to: set "
+                           "train.checkpoint_every > 0 (e.g. 500) or use train.guard.action=stop")
+    for sink in tc.log_to:
+        if sink not in LOG_SINKS:
+            close = difflib.get_close_matches(str(sink), LOG_SINKS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise GannormError(f"train.log_to: unknown destination {sink!r}; valid: {', '.join(LOG_SINKS)}.{hint}")
 
 
 def _validate_eval(ev: EvalConfig) -> None:

@@ -201,4 +201,4 @@ def main():
 
 
 # sub-commands register themselves on ``cli`` when imported
-from . import data, eval, export, features, list_cmd, sample, study, train  # noqa: E402,F401
+from . import data, eval, export, features, list_cmd, sample, study, train, watch  # noqa: E402,F401

@@ -22,8 +22,10 @@ class MetricsLog:
     atomic rewrite: a kill during it leaves the old file whole)."""
 
     def __init__(self, path: Path, resume_iteration: int | None = None, tensorboard_dir: Path | None = None,
-                 config_text: Optional[str] = None):
+                 config_text: Optional[str] = None, mlflow=None):
         self.path = Path(path)
+        self.mlflow = mlflow  # a gannorm.training.mlflow_log.MLflowSink, or None
+        self._tb_dir = tensorboard_dir
         if resume_iteration is not None and self.path.exists():
             keep = [line for line, rec in _read_lines(self.path) if rec.get("iteration", 0) <= resume_iteration]
             atomic_write_text(self.path, "".join(line + "\n" for line in keep))
@@ -53,9 +55,36 @@ class MetricsLog:
         if self.tb is not None:
             for k, v in values.items():
                 self.tb.add_scalar(k, float(v), iteration)
+        if self.mlflow is not None:
+            self.mlflow.log(iteration, {k: v for k, v in rec.items() if k != "iteration" and not isinstance(v, str)})
+
+    def event(self, kind: str, signal: str, iteration: int, line: str) -> None:
+        """A health warning, its clearing or the guard's action, as TensorBoard text."""
+        if self.tb is not None:
+            self.tb.add_text(f"health/{kind}", line, iteration)
+
+    def rewind(self, iteration: int) -> None:
+        """Continue from ``iteration`` (the guard rolled the run back): later lines of
+        metrics.jsonl are dropped, TensorBoard's later points purged."""
+        self._f.close()
+        keep = [line for line, rec in _read_lines(self.path) if rec.get("iteration", 0) <= iteration]
+        atomic_write_text(self.path, "".join(line + "\n" for line in keep))
+        self._f = open(self.path, "a", buffering=1)
+        if self.tb is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb.close()
+            self.tb = SummaryWriter(str(self._tb_dir), purge_step=iteration + 1)
+
+    def artifacts(self, paths, folder: str) -> None:
+        """Files (checkpoints) into MLflow's artifacts of the run."""
+        if self.mlflow is not None:
+            self.mlflow.artifacts(paths, folder)
 
     def image(self, tag: str, png: Path, iteration: int) -> None:
-        """A written image file (a sample grid) into TensorBoard."""
+        """A written image file (a sample grid) into TensorBoard (and MLflow's artifacts)."""
+        if self.mlflow is not None:
+            self.mlflow.artifact(png, tag)
         if self.tb is None:
             return
         import numpy as np
@@ -77,6 +106,8 @@ class MetricsLog:
         self._f.close()
         if self.tb is not None:
             self.tb.close()
+        if self.mlflow is not None:
+            self.mlflow.close()
 
 
 def _read_lines(path: Path) -> List[Tuple[str, Dict]]:

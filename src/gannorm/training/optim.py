@@ -63,13 +63,15 @@ def lr_factor(schedule: str, t: int, total: int) -> float:
     raise GannormError(f"unknown learning-rate schedule {schedule!r}; use constant, linear or cosine")
 
 
-def apply_schedules(opt_g, opt_d, cfg: OptimConfig, iteration: int, iterations: int) -> None:
-    """Set each optimizer's learning rate for ``iteration``: a function of the iteration alone,
-    so a resumed run gets the same rates as one never interrupted."""
+def apply_schedules(opt_g, opt_d, cfg: OptimConfig, iteration: int, iterations: int, scale: float = 1.0) -> None:
+    """Set each optimizer's learning rate for ``iteration``: the configured rate times its
+    schedule's factor times ``scale`` (the stability guard's reduction after a rollback), a
+    function of the iteration and the scale alone, so a resumed run gets the same rates as one
+    never interrupted."""
     total = cfg.schedule_iters or iterations
     for opt, base, name in ((opt_g, cfg.g_lr, cfg.g_schedule), (opt_d, cfg.d_lr, cfg.d_schedule)):
-        if name == "constant":
+        if name == "constant" and scale == 1.0:
             continue
-        lr = base * lr_factor(name, iteration, total)
+        lr = base * lr_factor(name, iteration, total) * scale
         for group in opt.param_groups:
             group["lr"] = lr

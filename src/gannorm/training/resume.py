@@ -26,6 +26,8 @@ MAY_CHANGE_ON_RESUME = frozenset({
     "eval.test_interval", "eval.metrics_interval", "eval.final_steps",
     "train.device", "train.amp", "train.channels_last", "train.compile", "train.compile_backend",
     "optim.impl",
+    # what the run watches and reports, not what it learns
+    "train.diagnostics_every", "train.health", "train.guard", "train.log_to",
 })
 
 
@@ -33,7 +35,7 @@ def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     """``{"train": {"loss": "hinge"}}`` -> ``{"train.loss": "hinge"}`` (option dicts stay whole)."""
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict) and not prefix:
+        if isinstance(v, dict) and not prefix and "." not in k:
             out.update(flatten(v, f"{k}."))
         else:
             out[prefix + k] = v
@@ -54,7 +56,10 @@ def check_resume_config(saved: Dict[str, Any] | None, now: Dict[str, Any], itera
     ``MAY_CHANGE_ON_RESUME`` differs and ``allow_change`` is off."""
     if saved is None:
         return []
-    changes = config_changes(saved, now)
+    # a checkpoint from before a setting existed ran with its default
+    defaults = flatten(Config().to_dict())
+    saved = {**{k: defaults[k] for k in set(defaults) - set(flatten(saved))}, **flatten(saved)}
+    changes = config_changes(saved, flatten(now))
     fixed = [c for c in changes if c["key"] not in MAY_CHANGE_ON_RESUME]
     if fixed and not allow_change:
         diff = "; ".join(f"{c['key']}: {c['old']!r} -> {c['new']!r}" for c in fixed)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import config as config_mod
+from .. import health, outcomes
 from ..config import Config
 from ..data import BatchLoader, load_data, reference_images, split_for
 from ..errors import DivergedError, GannormError
@@ -27,6 +28,7 @@ from ..utils.progress import postfix_reporter
 from . import distributed, fastpath
 from .amp import MixedPrecision
 from .memory import check_training_fits
+from . import watch
 from .checkpoint import (capture_rng, check_gannorm_checkpoint, load_checkpoint, nonfinite_tensors, restore_rng,
                          save_checkpoint)
 from .ema import EMA
@@ -73,6 +75,10 @@ class TrainResult:
     sample_grid: Optional[Path]
     best_recon: Optional[float]
     best_iteration: Optional[int]
+    #: "done", or "stopped: <reason> at <iteration>" when the guard ended the run
+    status: str = "done"
+    #: the guard's rollbacks (iteration, to, signal, onset, lr_scale), oldest first
+    rollbacks: Optional[list] = None
 
 
 class Trainer:
@@ -177,16 +183,20 @@ class Trainer:
         self.iteration = 0
         self._bar = None  # the training bar while train() runs
         self.best = {"recon": math.inf, "iteration": -1}
+        watch.setup(self)  # diagnostics, the health monitor and the guard (gannorm.training.watch)
         if state is not None:
             self._load(state, path)
+            watch.resumed(self)
         self.is_main = self.dist.is_main  # only rank 0 writes files
         if self.is_main:
             with self._writing(self.run.config):
                 config_mod.save(cfg, self.run.config)
                 record_changes(self.run.config_changes, changes or [])
             with self._writing(self.run.metrics):
-                self.log = MetricsLog(self.run.metrics, self.iteration if resume else None, self.run.tb,
-                                      config_text=self.run.config.read_text())
+                self.log = MetricsLog(self.run.metrics, self.iteration if resume else None,
+                                      self.run.tb if "tensorboard" in cfg.train.log_to else None,
+                                      config_text=self.run.config.read_text(),
+                                      mlflow=watch.mlflow_sink(self, resume))
 
     def close(self) -> None:
         """Release the run directory (also when the process ends, however it ends)."""
@@ -235,6 +245,7 @@ class Trainer:
             "amp": self.amp.state_dict(),
             "config": self.cfg.to_dict(),
             "generator_spec": self.generator_spec,
+            "health": watch.state_dict(self),
         }
 
     def _load(self, s: Dict, path: Path):
@@ -263,6 +274,7 @@ class Trainer:
         self.amp.load_state_dict(s.get("amp", {}))
         self.iteration = int(s["iteration"])
         self._saved_at = self.iteration
+        watch.load_state_dict(self, s.get("health", {}))
 
     def save(self, path: Path):
         """Write a checkpoint atomically, never one holding a NaN or an infinity: an update
@@ -289,7 +301,7 @@ class Trainer:
     def step(self) -> Dict[str, torch.Tensor]:
         """One iteration; the loss and every trick act through ``self.hooks`` (gannorm.hooks)."""
         cfg, H, amp = self.cfg.train, self.hooks, self.amp
-        apply_schedules(self.opt_g, self.opt_d, self.cfg.optim, self.iteration, cfg.iterations)
+        apply_schedules(self.opt_g, self.opt_d, self.cfg.optim, self.iteration, cfg.iterations, self.guard.lr_scale)
         self.D.requires_grad_(True)
         for _ in range(cfg.d_steps):
             real, y = self.loader.next()
@@ -392,7 +404,8 @@ class Trainer:
         """Iterations where the loop reads losses or writes anything (the same on every rank)."""
         cfg, ev = self.cfg.train, self.cfg.eval
         return last or any(n and it % n == 0 for n in (
-            cfg.log_every, cfg.sample_every, cfg.checkpoint_every, ev.test_interval, ev.metrics_interval))
+            cfg.log_every, cfg.sample_every, cfg.checkpoint_every, ev.test_interval, ev.metrics_interval,
+            cfg.diagnostics_every))
 
     def train(self, until: Optional[int] = None) -> TrainResult:
         """Train to ``cfg.train.iterations``, or pause at iteration ``until`` (a checkpoint is
@@ -405,6 +418,8 @@ class Trainer:
         if main and self.iteration == 0 and cfg.sample_every:
             last_grid = self.sample_grid(self.run.samples / "iter_0000000.png")
             self.log.image("samples", last_grid, 0)
+        if main:
+            watch.started(self)
         bar = self._bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main,
                                unit="it", dynamic_ncols=True, desc="train")
         t0 = time.perf_counter()
@@ -426,7 +441,14 @@ class Trainer:
                 if not (pause or self._is_sync_point(it, last)):
                     bar.update(1)
                     continue  # nothing to log, test or save: no reason to wait for the device
-                out = self.check_finite(out)
+                try:
+                    out = self.check_finite(out)
+                except DivergedError as e:
+                    if not (main and watch.diverged(self, e)):
+                        raise
+                    bar.n = self.iteration  # rolled back: continue from the healthy checkpoint
+                    bar.refresh()
+                    continue
                 logs = {}
                 if it % cfg.log_every == 0 or last:
                     logs.update({k: float(v) for k, v in out.items()})
@@ -441,20 +463,30 @@ class Trainer:
                         self.save(self.run.best)
                 for fn in self.periodic:  # e.g. eval.metrics (FID/KID/IS/PR) on their interval
                     logs.update(fn(self, it, last))
+                events = watch.diagnose(self, it, last, logs)  # adds the diagnostics to logs
                 if logs:
                     with self._writing(self.run.metrics):
                         self.log.log(it, logs)
-                    bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("d_loss", "g_loss", "recon_running") if k in logs},
-                                    refresh=False)
+                    bar.set_postfix({**{k: f"{logs[k]:.3g}" for k in ("d_loss", "g_loss", "recon_running") if k in logs},
+                                     **watch.postfix(self, logs)}, refresh=False)
+                if events and watch.react(self, it, events):  # the guard rolled the run back or stopped it
+                    if self.stopped:
+                        break
+                    bar.n = self.iteration
+                    bar.refresh()
+                    continue
                 if cfg.sample_every and (it % cfg.sample_every == 0 or last):
                     last_grid = self.sample_grid(self.run.samples / f"iter_{it:07d}.png")
                     self.log.image("samples", last_grid, it)
                 if (cfg.checkpoint_every and it % cfg.checkpoint_every == 0) or last or pause:
                     self.save(self.run.latest)
+                    watch.saved(self, it)
                 bar.update(1)
             if main and self.iteration >= cfg.iterations:  # the settings beside the final figures (TensorBoard HPARAMS)
                 best = {"recon_best": self.best["recon"], "recon_best_iteration": self.best["iteration"]}
                 self.log.hparams(self.cfg.to_dict(), {**self.log.last, **(best if self.best["iteration"] >= 0 else {})})
+            if main:
+                watch.finished(self)  # MLflow: the checkpoints as artifacts
         except BaseException:
             self.close()  # a caller that catches the error may resume in this same process
             raise
@@ -471,4 +503,6 @@ class Trainer:
         distributed.shutdown()
         best = self.best["recon"] if math.isfinite(self.best["recon"]) else None
         return TrainResult(self.run.root, self.iteration, final, best,
-                           self.best["iteration"] if best is not None else None)
+                           self.best["iteration"] if best is not None else None,
+                           status=f"stopped: {self.stopped} at {self.iteration}" if self.stopped else "done",
+                           rollbacks=list(self.guard.rollbacks))

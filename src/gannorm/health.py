@@ -1,0 +1,318 @@
+"""A run's health: the stability signals, their thresholds and the rules that judge them.
+
+The one place that says when a run diverges, collapses, overfits or is dominated by D. The
+live monitor of a training run (``gannorm.training.diagnostics``), ``gannorm watch`` and the
+study's stability table (``gannorm.study.stability``) all read their rules from here, so a
+run is judged the same way while it trains and after it.
+
+Statistics (on tensors; torch is imported only where they run, so the command line starts
+without it):
+
+- :func:`sign_rate` ``r_t = E[sign(D(x_real))]`` (Karras et al. 2020, "Training generative
+  adversarial networks with limited data", eq. 1): the share of real images D calls real
+  minus the share it calls fake. Adaptive augmentation steers it to a target (0.6); D
+  overfits when it sits near 1.
+- :func:`overfit_gap` ``r_v = (E[D(x_train)] - E[D(x_heldout)]) / (E[D(x_train)] - E[D(G(z))])``
+  (the same paper, eq. 1): 0 when D scores held-out images like training images, 1 when it
+  scores them like generated ones.
+- :func:`diversity_ratio`: mean pairwise L2 distance of generated images over that of
+  real ones (both on the [0, 1] scale): 1 = as diverse as the data, near 0 = G outputs
+  nearly one image.
+
+Rules (:class:`Monitor`): each signal is a rule over a diagnostic's values; a signal warns
+only after it stayed past its threshold for ``patience`` consecutive diagnostics
+(hysteresis), and its onset is the first diagnostic of that streak. Every threshold is a
+field of :class:`HealthConfig` (``train.health.<field>`` in a run's config) whose comment
+gives its reason.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Iterable, List, Optional
+
+from .errors import GannormError
+
+#: the signals a rule judges, in the order they are reported
+DIVERGENCE, COLLAPSE, OVERFIT, D_WINS = "divergence", "collapse", "overfit", "d_wins"
+SIGNALS = (DIVERGENCE, COLLAPSE, OVERFIT, D_WINS)
+#: what a guard may do when a signal warns
+ACTIONS = ("warn", "stop", "rollback")
+
+#: metric names of the diagnostics (metrics.jsonl, TensorBoard)
+GRAD_G, GRAD_D, GRAD_INPUT = "diag/grad_G", "diag/grad_D", "diag/grad_input_real"
+SV_G, SV_D = "diag/sv_max_G", "diag/sv_max_D"
+RT, GAP, D_TRAIN, D_HELDOUT, D_GEN = "diag/r_t", "diag/r_v", "diag/d_train", "diag/d_heldout", "diag/d_gen"
+DIVERSITY = "diag/diversity"
+#: the values whose growth is the divergence signal
+GROWTH_KEYS = (GRAD_D, GRAD_G, GRAD_INPUT, SV_D, SV_G)
+
+
+@dataclass
+class HealthConfig:
+    """Thresholds of the health rules (``train.health.<name>=value``)."""
+    patience: int = 3  # consecutive diagnostics past a threshold before a warning: one noisy diagnostic is not a trend
+    diverge_growth: float = 20.0  # divergence: a gradient norm or top singular value this many times its reference (median of the first diagnostics); healthy runs stay within ~5x
+    reference_diagnostics: int = 3  # diagnostics whose median is the reference of diverge_growth
+    collapse_ratio: float = 0.5  # collapse (the damage): diversity ratio below this (the study's table flags it too)
+    collapse_warn: float = 0.7  # collapse warning: diversity ratio below this ...
+    collapse_drop: float = 0.75  # ... and below this share of its best so far (an untrained G starts low; only a fall warns)
+    overfit_rt: float = 0.6  # overfit: r_t = E[sign D(x_real)] above this (Karras et al. 2020's ADA target) ...
+    overfit_gap: float = 0.3  # ... and r_v (train/held-out gap over train/generated gap) above this
+    worse_by: float = 0.10  # the running reconstruction error "got worse" when it rose by more than this share
+    last_steps: int = 5  # D wins outright when its loss stays below loss.WIN_SHARE * chance level over this many logged steps
+
+    @classmethod
+    def names(cls) -> List[str]:
+        return [f.name for f in fields(cls)]
+
+
+def check_health_config(h: HealthConfig, where: str = "train.health") -> None:
+    """One-line errors for thresholds out of their range."""
+    for name in ("patience", "reference_diagnostics", "last_steps"):
+        if getattr(h, name) < 1:
+            raise GannormError(f"{where}.{name} must be >= 1, got {getattr(h, name)}")
+    if not h.diverge_growth > 1:
+        raise GannormError(f"{where}.diverge_growth must be > 1 (a factor of growth), got {h.diverge_growth}")
+    for name in ("collapse_ratio", "collapse_warn", "collapse_drop", "overfit_gap", "worse_by"):
+        if not getattr(h, name) > 0:
+            raise GannormError(f"{where}.{name} must be > 0, got {getattr(h, name)}")
+    if not -1 < h.overfit_rt < 1:
+        raise GannormError(f"{where}.overfit_rt must be in (-1, 1) (r_t is a mean of signs), got {h.overfit_rt}")
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def sign_rate(real_logits) -> Any:
+    """``r_t = E[sign(D(x_real))]`` (Karras et al. 2020, eq. 1) of D's raw outputs on real
+    images, as a 0-d tensor on their device (no host sync). Shared by the diagnostics and by
+    adaptive augmentation, which accumulates it over its own steps."""
+    return real_logits.detach().float().sign().mean()
+
+
+def overfit_gap(d_train: float, d_heldout: float, d_gen: float) -> float:
+    """``r_v = (E[D_train] - E[D_heldout]) / (E[D_train] - E[D_gen])`` (Karras et al. 2020,
+    eq. 1); NaN when D scores training and generated images alike (no scale to judge by)."""
+    den = d_train - d_gen
+    return (d_train - d_heldout) / den if abs(den) > 1e-12 else math.nan
+
+
+def mean_pairwise_distance(x) -> float:
+    """Mean L2 distance over the ordered pairs of distinct images (rows of ``x``, flattened)."""
+    import torch
+
+    x = x.flatten(1).double()
+    d = torch.cdist(x, x)
+    n = len(x)
+    return float(d.sum() / (n * (n - 1)))
+
+
+def diversity_ratio(generated, real) -> float:
+    """Mean pairwise distance of generated / of real images (both on the [0,1] scale)."""
+    return mean_pairwise_distance(generated) / max(mean_pairwise_distance(real), 1e-12)
+
+
+# ----------------------------------------------------------------------------- whole-run rules (the study's table)
+
+def d_wins(metrics: List[Dict], loss, last: int = HealthConfig.last_steps) -> Optional[bool]:
+    """D wins outright at each of the ``last`` logged steps, judged by ``loss.d_wins`` (the
+    loss's own scale: BCE's probabilities, hinge's margins); None for a loss without a chance
+    level (WGAN's critic, MMD, BEGAN), not a false flag."""
+    rows = [m for m in metrics if "d_loss" in m][-last:]
+    if not rows:
+        return False
+    verdicts = [loss.d_wins(float(m["d_loss"])) for m in rows]
+    if any(v is None for v in verdicts):
+        return None
+    return all(verdicts)
+
+
+def worse_count(values: List[float], by: float = HealthConfig.worse_by) -> int:
+    """How often the running reconstruction error rose by more than ``by`` (relative) from one test to the next."""
+    return sum(1 for a, b in zip(values, values[1:]) if math.isfinite(a) and b > a * (1 + by))
+
+
+def collapsed(diversity: Optional[float], ratio: float = HealthConfig.collapse_ratio) -> bool:
+    """The damage a collapse warning comes before: a diversity ratio under ``collapse_ratio``."""
+    return diversity is not None and diversity < ratio
+
+
+# ----------------------------------------------------------------------------- the live rules
+
+@dataclass
+class Judgement:
+    """One rule's reading of one diagnostic: past its threshold or not, the value and the threshold."""
+    past: bool
+    value: float
+    threshold: float
+    text: str  # "diagnostic = value > threshold", what a warning line says
+
+
+@dataclass
+class Event:
+    """A warning (its streak reached ``patience``), a clearing, or the guard's action."""
+    kind: str  # warning | cleared | rollback | stop
+    signal: str
+    iteration: int  # the diagnostic that raised it
+    onset: int  # the first diagnostic of the streak
+    value: float
+    threshold: float
+    text: str
+
+    def line(self) -> str:
+        if self.kind == "warning":
+            return f"health warning: {self.signal} since iteration {self.onset} ({self.text})"
+        if self.kind == "cleared":
+            return f"health: {self.signal} cleared at iteration {self.iteration} (since {self.onset})"
+        return f"guard: {self.kind} on {self.signal} (since iteration {self.onset}) at iteration {self.iteration}: {self.text}"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"event": self.kind, "signal": self.signal, "iteration": self.iteration, "onset": self.onset,
+                "value": _json_float(self.value), "threshold": self.threshold, "text": self.text}
+
+
+def _json_float(v: float):
+    return v if math.isfinite(v) else str(v)
+
+
+def _f(values: Dict[str, Any], key: str) -> Optional[float]:
+    v = values.get(key)
+    if v is None:
+        return None
+    try:
+        return float(v)  # metrics.jsonl writes a non-finite value as "nan"/"inf"
+    except (TypeError, ValueError):
+        return None
+
+
+class Monitor:
+    """Applies the rules to each diagnostic in turn and keeps every signal's streak.
+
+    ``loss``: the run's adversarial loss (its ``chance_d_loss`` says whether D's output has a
+    decision boundary at 0, which r_t and the D-wins rule need). ``observe(iteration, values)``
+    returns the events of that diagnostic: a ``warning`` when a streak reaches
+    ``patience``, a ``cleared`` when a warned signal falls back."""
+
+    def __init__(self, health: Optional[HealthConfig] = None, loss=None):
+        self.h = health or HealthConfig()
+        self.loss = loss
+        self.streak: Dict[str, int] = {s: 0 for s in SIGNALS}
+        self.onset: Dict[str, Optional[int]] = {s: None for s in SIGNALS}
+        self.warned: Dict[str, bool] = {s: False for s in SIGNALS}
+        self.reference: Dict[str, List[float]] = {k: [] for k in GROWTH_KEYS}
+        self.best_diversity = -math.inf
+
+    # -- state (saved in checkpoints so hysteresis and references survive a resume)
+    def state_dict(self) -> Dict[str, Any]:
+        return {"streak": dict(self.streak), "onset": dict(self.onset), "warned": dict(self.warned),
+                "reference": {k: list(v) for k, v in self.reference.items()},
+                "best_diversity": self.best_diversity}
+
+    def load_state_dict(self, s: Dict[str, Any]) -> None:
+        if not s:
+            return
+        for name in ("streak", "onset", "warned"):
+            getattr(self, name).update({k: v for k, v in s.get(name, {}).items() if k in SIGNALS})
+        self.reference.update({k: [float(x) for x in v] for k, v in s.get("reference", {}).items()
+                               if k in self.reference})
+        self.best_diversity = float(s.get("best_diversity", -math.inf))
+
+    def reset(self) -> None:
+        """Forget every streak (after a rollback: the run restarts from a healthy state)."""
+        for s in SIGNALS:
+            self.streak[s], self.onset[s], self.warned[s] = 0, None, False
+
+    # -- the rules
+    @property
+    def has_boundary(self) -> bool:
+        """D's output has a decision boundary at 0 (a loss with a chance level: BCE, hinge, LSGAN)."""
+        return self.loss is None or getattr(self.loss, "chance_d_loss", None) is not None
+
+    def judge(self, values: Dict[str, Any]) -> Dict[str, Judgement]:
+        """Each rule's reading of one diagnostic (rules whose inputs are missing are left out)."""
+        h, out = self.h, {}
+        # divergence: a non-finite diagnostic, or growth past diverge_growth x the reference
+        worst = None
+        for k in GROWTH_KEYS:
+            v = _f(values, k)
+            if v is None:
+                continue
+            if not math.isfinite(v):
+                worst = (math.inf, k, v)
+                break
+            ref = self.reference[k]
+            if len(ref) < h.reference_diagnostics:
+                continue
+            base = sorted(ref)[len(ref) // 2]
+            if base > 0:
+                g = v / base
+                if worst is None or g > worst[0]:
+                    worst = (g, k, v)
+        if worst is not None:
+            g, k, v = worst
+            out[DIVERGENCE] = Judgement(g > h.diverge_growth, g, h.diverge_growth,
+                                        f"{k} = {v:.4g}, {g:.3g}x its reference > {h.diverge_growth:g}x"
+                                        if math.isfinite(g) else f"{k} = {v} is not finite")
+        d = _f(values, DIVERSITY)
+        if d is not None:
+            best = max(self.best_diversity, d) if math.isfinite(d) else self.best_diversity
+            past = (not math.isfinite(d)) or (d < h.collapse_warn and d < h.collapse_drop * best)
+            out[COLLAPSE] = Judgement(past, d, h.collapse_warn,
+                                      f"diversity ratio {d:.3f} < {h.collapse_warn:g} and < {h.collapse_drop:g} x "
+                                      f"its best {best:.3f}")
+        rt, gap = _f(values, RT), _f(values, GAP)
+        if gap is not None and (rt is not None or not self.has_boundary):
+            rt_past = (not self.has_boundary) or (rt is not None and rt > h.overfit_rt)
+            past = rt_past and math.isfinite(gap) and gap > h.overfit_gap
+            rt_text = f"r_t {rt:.3f} > {h.overfit_rt:g} and " if self.has_boundary and rt is not None else ""
+            out[OVERFIT] = Judgement(past, gap, h.overfit_gap, f"{rt_text}r_v {gap:.3f} > {h.overfit_gap:g}")
+        dl = _f(values, "d_loss")
+        if dl is not None and self.loss is not None and hasattr(self.loss, "d_wins"):
+            w = self.loss.d_wins(dl)
+            if w is not None:
+                thr = self.loss.WIN_SHARE * self.loss.chance_d_loss
+                out[D_WINS] = Judgement(bool(w), dl, thr, f"d_loss {dl:.4g} < {thr:.3g}")
+        return out
+
+    def observe(self, iteration: int, values: Dict[str, Any]) -> List[Event]:
+        judged = self.judge(values)
+        events = []
+        for s, j in judged.items():
+            if j.past:
+                if self.streak[s] == 0:
+                    self.onset[s] = iteration
+                self.streak[s] += 1
+                if self.streak[s] >= self.h.patience and not self.warned[s]:
+                    self.warned[s] = True
+                    events.append(Event("warning", s, iteration, self.onset[s], j.value, j.threshold, j.text))
+            else:
+                if self.warned[s]:
+                    events.append(Event("cleared", s, iteration, self.onset[s], j.value, j.threshold, j.text))
+                self.streak[s], self.onset[s], self.warned[s] = 0, None, False
+        self._learn(values)
+        return events
+
+    def _learn(self, values: Dict[str, Any]) -> None:
+        for k in GROWTH_KEYS:
+            v = _f(values, k)
+            if v is not None and math.isfinite(v) and len(self.reference[k]) < self.h.reference_diagnostics:
+                self.reference[k].append(v)
+        d = _f(values, DIVERSITY)
+        if d is not None and math.isfinite(d):
+            self.best_diversity = max(self.best_diversity, d)
+
+    def earliest_onset(self, signals: Iterable[str] = SIGNALS) -> Optional[int]:
+        """The onset of the oldest running streak among ``signals`` (None when none runs)."""
+        onsets = [self.onset[s] for s in signals if self.streak[s] > 0 and self.onset[s] is not None]
+        return min(onsets) if onsets else None
+
+
+def replay(records: Iterable[Dict[str, Any]], health: Optional[HealthConfig] = None, loss=None) -> List[Event]:
+    """The events a live monitor would have raised over a run's logged records (every record
+    that holds a diagnostic; ``gannorm watch`` reads them from metrics.jsonl)."""
+    m = Monitor(health, loss)
+    events = []
+    for rec in records:
+        if any(k.startswith("diag/") for k in rec):
+            events += m.observe(int(rec["iteration"]), rec)
+    return events

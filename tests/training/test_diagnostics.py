@@ -1,0 +1,232 @@
+"""Live diagnostics and the health rules: each number against a from-scratch reference, the
+rules against their promise (hysteresis, onset, loss-awareness), and the promise that
+measuring changes nothing in training (weights bit-exact with diagnostics on or off, and
+an interrupted run resumes exactly with them on)."""
+import json
+import math
+
+import pytest
+import torch
+
+from gannorm import config, health
+from gannorm.losses.standard import NonSaturating
+from gannorm.losses.wgan import WGAN
+from gannorm.training import Trainer
+from gannorm.training.checkpoint import load_checkpoint
+from gannorm.training.diagnostics import Diagnostics, finish, weight_layers
+from gannorm.nn.spectral import as_matrix, output_dim
+
+TINY = ["base_features=8", "z_dim=16", "batch_size=8", "log_every=5", "sample_every=0",
+        "test_interval=0", "running_holdout=16", "n_samples=4", "device=cpu"]
+
+
+# ----------------------------------------------------------------------------- statistics
+
+@pytest.mark.parametrize("logits", [[1.0, -2.0, 3.0, 0.5], [-1.0] * 5, [0.0, 0.0, 2.0], [2.5]])
+def test_sign_rate_is_mean_of_signs(logits):
+    expect = sum((x > 0) - (x < 0) for x in logits) / len(logits)  # sign(0) = 0
+    assert float(health.sign_rate(torch.tensor(logits))) == pytest.approx(expect)
+
+
+def test_overfit_gap_formula_and_degenerate_case():
+    for tr, ho, ge in [(2.0, 1.0, -2.0), (1.0, 1.0, 0.0), (0.5, -0.5, -0.5), (3.0, 2.0, 1.0)]:
+        assert health.overfit_gap(tr, ho, ge) == pytest.approx((tr - ho) / (tr - ge))
+    assert math.isnan(health.overfit_gap(1.0, 0.0, 1.0))
+
+
+def test_mean_pairwise_distance_against_loops():
+    x = torch.rand(7, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    n = len(x)
+    ref = sum(float((x[i] - x[j]).flatten().norm()) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    assert health.mean_pairwise_distance(x) == pytest.approx(ref, rel=1e-9)
+    assert health.diversity_ratio(x, x) == pytest.approx(1.0)
+    assert health.diversity_ratio(x[:1].repeat(5, 1, 1, 1), x) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_study_table_uses_the_same_rules():
+    from gannorm.study import stability
+
+    assert stability.d_wins is health.d_wins and stability.diversity_ratio is health.diversity_ratio
+    assert stability.COLLAPSE_RATIO == health.HealthConfig().collapse_ratio
+
+
+# ----------------------------------------------------------------------------- measurements
+
+@pytest.mark.parametrize("norm", ["none", "spectral", "bssn"])
+def test_singular_values_match_svd(tmp_path, one_thread, norm):
+    t = Trainer(config.load(None, TINY + [f"d_norm={norm}", f"g_norm={'none' if norm == 'bssn' else norm}",
+                                          "iterations=3"]), tmp_path, quiet=True)
+    t.train()
+    d = t.diagnostics
+    first = vals = finish(d.collect(t.G, t.D, t.sample_generator))
+    for _ in range(8):  # warm starts converge: each call continues from the last vector, never down
+        prev, vals = vals, finish(d.collect(t.G, t.D, t.sample_generator))
+        assert all(vals[k] >= prev[k] * (1 - 1e-5) for k in vals if k.startswith("sv/"))
+    for tag, net in (("G", t.G), ("D", t.D)):
+        names = list(weight_layers(net))
+        assert names
+        for name, m, w, _ in names:
+            ref = float(torch.linalg.svdvals(as_matrix(w.detach().double(), output_dim(m)))[0])
+            # power iteration approaches the top singular value from below
+            assert 0.9 * ref <= first[f"sv/{tag}/{name}"] <= ref * (1 + 1e-5), (tag, name)
+            # SN/BSSN's own vector is already near the top one; a random start on a matrix with a
+            # small spectral gap converges slowly (power iteration's rate is sigma_2 / sigma_1)
+            sn = tag == "D" and norm == "spectral"
+            assert vals[f"sv/{tag}/{name}"] == pytest.approx(ref, rel=2e-3 if sn else 3e-2), (tag, name)
+        assert vals[f"diag/sv_max_{tag}"] == pytest.approx(max(vals[f"sv/{tag}/{n}"] for n, *_ in names))
+
+
+def test_gradient_and_output_diagnostics_against_direct_computation(tmp_path, one_thread):
+    t = Trainer(config.load(None, TINY + ["iterations=3", "d_norm=none", "g_norm=none"]), tmp_path, quiet=True)
+    t.train()
+    vals = finish(t.diagnostics.collect(t.G, t.D, t.sample_generator))
+    grads_d = torch.cat([p.grad.flatten() for p in t.D.parameters() if p.grad is not None])
+    grads_g = torch.cat([p.grad.flatten() for p in t.G.parameters() if p.grad is not None])
+    assert vals["diag/grad_D"] == pytest.approx(float(grads_d.norm()), rel=1e-5)
+    assert vals["diag/grad_G"] == pytest.approx(float(grads_g.norm()), rel=1e-5)
+    real = t.diagnostics.real.clone().requires_grad_(True)
+    out = t.D(real)
+    (gx,) = torch.autograd.grad(out.sum(), real)
+    assert vals["diag/grad_input_real"] == pytest.approx(float(gx.flatten(1).norm(dim=1).mean()), rel=1e-5)
+    out = out.detach().flatten()
+    assert vals["diag/r_t"] == pytest.approx(float((out > 0).float().mean() - (out < 0).float().mean()))
+    assert vals["diag/d_train"] == pytest.approx(float(out.mean()), rel=1e-5)
+    ho = float(t.D(t.diagnostics.heldout).mean())
+    with torch.no_grad():
+        t.G.eval()
+        fake = t.G(t.diagnostics.z)
+        t.G.train()
+    ge = float(t.D(fake).mean())
+    assert vals["diag/r_v"] == pytest.approx((float(out.mean()) - ho) / (float(out.mean()) - ge), rel=1e-4)
+    # diversity: the same statistic the study's table computes, on the fixed real batch
+    real01 = t.diagnostics.real.clamp(0, 1)
+    assert vals["diag/diversity"] == pytest.approx(health.diversity_ratio(fake.clamp(0, 1), real01), rel=1e-5)
+
+
+def _weights(path):
+    s = load_checkpoint(path)
+    return {f"{k}.{n}": v for k in ("G", "D", "opt_D", "rng") for n, v in _flat(s[k])}
+
+
+def _flat(d, prefix=""):
+    if torch.is_tensor(d):
+        yield prefix, d
+    elif isinstance(d, dict):
+        for k, v in d.items():
+            yield from _flat(v, f"{prefix}.{k}")
+    elif isinstance(d, (list, tuple)):
+        for i, v in enumerate(d):
+            yield from _flat(v, f"{prefix}.{i}")
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral"])
+def test_diagnostics_change_nothing_in_training(tmp_path, one_thread, norm):
+    """Same weights, optimizer state, buffers (BN statistics, SN vectors) and RNG state with
+    diagnostics every 2 iterations as without any."""
+    over = TINY + [f"d_norm={norm}", f"g_norm={norm}", "iterations=8", "checkpoint_every=8"]
+    Trainer(config.load(None, over + ["diagnostics_every=0"]), tmp_path / "off", quiet=True).train()
+    Trainer(config.load(None, over + ["diagnostics_every=2"]), tmp_path / "on", quiet=True).train()
+    a, b = _weights(tmp_path / "off/checkpoints/latest.pt"), _weights(tmp_path / "on/checkpoints/latest.pt")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs with diagnostics on"
+    logged = [json.loads(l) for l in (tmp_path / "on/metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in logged if "diag/r_t" in r] == [2, 4, 6, 8]
+
+
+def test_resume_is_exact_with_diagnostics(tmp_path, one_thread):
+    # the first leg ends at 4, a diagnostic iteration of both (a run also measures at its end)
+    over = TINY + ["d_norm=spectral", "diagnostics_every=2", "checkpoint_every=4", "log_every=1"]
+    Trainer(config.load(None, over + ["iterations=10"]), tmp_path / "full", quiet=True).train()
+    Trainer(config.load(None, over + ["iterations=4"]), tmp_path / "part", quiet=True).train()
+    cfg = config.load(tmp_path / "part" / "config.yaml", ["iterations=10"])
+    Trainer(cfg, tmp_path / "part", quiet=True, resume=True).train()
+    a, b = _weights(tmp_path / "full/checkpoints/latest.pt"), _weights(tmp_path / "part/checkpoints/latest.pt")
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+
+    def rows(run):
+        return [(r["iteration"], r.get("d_loss"), r.get("diag/r_t"), r.get("diag/grad_D"))
+                for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+    assert rows(tmp_path / "full") == rows(tmp_path / "part")
+
+
+def test_checkpoint_from_before_diagnostics_resumes(tmp_path, one_thread):
+    """A checkpoint and config.yaml without the new settings and state: defaults, no refusal."""
+    import yaml
+
+    run = tmp_path / "old"
+    Trainer(config.load(None, TINY + ["iterations=4", "checkpoint_every=4"]), run, quiet=True).train()
+    path = run / "checkpoints" / "latest.pt"
+    s = load_checkpoint(path)
+    del s["health"]
+    for k in ("diagnostics_every", "health", "guard", "log_to"):
+        del s["config"]["train"][k]
+    torch.save(s, path)
+    c = yaml.safe_load((run / "config.yaml").read_text())
+    for k in ("diagnostics_every", "health", "guard", "log_to"):
+        del c["train"][k]
+    (run / "config.yaml").write_text(yaml.safe_dump(c))
+    t = Trainer(config.load(run / "config.yaml", ["iterations=6", "diagnostics_every=2"]), run, quiet=True, resume=True)
+    assert t.guard.lr_scale == 1.0 and t.monitor.streak["collapse"] == 0
+    t.train()
+    assert t.iteration == 6
+
+
+# ----------------------------------------------------------------------------- the rules
+
+def _observe(mon, seq, key):
+    events = []
+    for i, v in enumerate(seq, 1):
+        events += mon.observe(i * 100, {key: v})
+    return events
+
+
+def test_hysteresis_needs_patience_and_onset_is_first_of_streak():
+    h = health.HealthConfig(patience=3, collapse_warn=0.7, collapse_drop=0.75)
+    # diversity: healthy 0.9, one dip (no warning), recovery, then a lasting fall from 600
+    seq = [0.9, 0.95, 0.5, 0.93, 0.92, 0.5, 0.45, 0.4, 0.4, 0.9]
+    ev = _observe(health.Monitor(h), seq, health.DIVERSITY)
+    assert [(e.kind, e.signal, e.iteration, e.onset) for e in ev] == [
+        ("warning", "collapse", 800, 600), ("cleared", "collapse", 1000, 600)]
+    assert "since iteration 600" in ev[0].line() and "0.45" not in ev[0].line() and "0.4" in ev[0].line()
+
+
+def test_collapse_needs_a_fall_not_a_low_start():
+    """An untrained G starts with little diversity: rising from there is not a collapse."""
+    ev = _observe(health.Monitor(), [0.1, 0.15, 0.2, 0.3, 0.5, 0.6], health.DIVERSITY)
+    assert ev == []
+
+
+def test_divergence_from_growth_and_non_finite():
+    h = health.HealthConfig(patience=2, diverge_growth=20, reference_diagnostics=3)
+    seq = [1.0, 2.0, 1.5, 5.0, 19.0, 31.0, 80.0]  # reference = median(1, 2, 1.5) = 1.5; 30 = 20 x 1.5
+    ev = _observe(health.Monitor(h), seq, health.GRAD_D)
+    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 700, 600)]
+    ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, float("nan"), float("inf")], health.GRAD_G)
+    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)]
+
+
+def test_overfit_needs_rt_and_gap_and_is_loss_aware():
+    h = health.HealthConfig(patience=2)
+    m = health.Monitor(h, NonSaturating())
+    rows = [(0.9, 0.1), (0.9, 0.4), (0.5, 0.5), (0.8, 0.35), (0.95, 0.5)]
+    ev = []
+    for i, (rt, gap) in enumerate(rows, 1):
+        ev += m.observe(i * 10, {health.RT: rt, health.GAP: gap})
+    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 50, 40)]
+    # WGAN's critic has no decision boundary at 0: r_t says nothing, the gap alone decides
+    m = health.Monitor(h, WGAN())
+    ev = []
+    for i, (rt, gap) in enumerate([(-1.0, 0.5), (-1.0, 0.6)], 1):
+        ev += m.observe(i * 10, {health.RT: rt, health.GAP: gap})
+    assert [e.kind for e in ev] == ["warning"]
+    assert m.judge({"d_loss": 0.0}).get("d_wins") is None  # no chance level: no D-wins flag
+
+
+def test_monitor_state_survives_a_round_trip():
+    m = health.Monitor(health.HealthConfig(patience=3))
+    _observe(m, [0.9, 0.5, 0.5], health.DIVERSITY)
+    m2 = health.Monitor(health.HealthConfig(patience=3))
+    m2.load_state_dict(json.loads(json.dumps(m.state_dict())))
+    assert [e.onset for e in m2.observe(400, {health.DIVERSITY: 0.5})] == [200]
