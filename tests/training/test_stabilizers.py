@@ -22,7 +22,7 @@ from gannorm.training import Trainer
 from gannorm.training.checkpoint import load_checkpoint
 from gannorm.training.optim import lr_factor
 
-TINY = ["base_features=8", "z_dim=16", "batch_size=8", "log_every=1", "sample_every=0",
+TINY = ["base_features=8", "z_dim=16", "batch_size=8", "log_every=1", "sample_every=0", "diagnostics_every=0",
         "test_interval=0", "n_samples=4", "device=cpu"]
 
 CASES = {

@@ -12,6 +12,8 @@ from typing import Callable, Tuple
 import torch
 import torch.distributed as tdist
 
+from ..health import sign_rate
+
 
 def rank_world() -> Tuple[int, int]:
     if tdist.is_available() and tdist.is_initialized():
@@ -34,12 +36,9 @@ def all_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def rt_sign(d_real_logits: torch.Tensor) -> torch.Tensor:
-    """The overfitting heuristic of StyleGAN2-ADA (Karras et al. 2020, eq. 1):
-    r_t = E[sign(D_train)], D's raw outputs (logits) on the real images of the training set.
-    0 means D cannot tell training reals apart (no overfitting), 1 full overfitting. A
-    0-dim float32 tensor on the logits' device; no host sync."""
-    return torch.sign(d_real_logits.detach().float()).mean()
+#: r_t = E[sign(D_train)], the overfitting heuristic of StyleGAN2-ADA (Karras et al. 2020, eq. 1):
+#: one implementation, shared with the live diagnostics (gannorm.health.sign_rate)
+rt_sign = sign_rate
 
 
 def to_unit(x: torch.Tensor, out_range: Tuple[float, float]) -> torch.Tensor:
