@@ -48,3 +48,16 @@ def test_literal_attributes_equal_the_filled_registries():
 
     for n in TRICKS.names():
         assert registry_index.literal_attr("TRICKS", n, "phase") == TRICKS.attr(n, "phase"), n
+
+
+def test_the_feature_metric_shorthand_is_indexed():
+    """The recipe's ``@feature_metric(...)`` registers in METRICS; the source index reads it so."""
+    import ast
+
+    from gannorm import registry_index as ri
+
+    src = ('from gannorm.metrics.fidelity import feature_metric\n'
+           '@feature_metric("toy", help="Toy metric.", fmt=None)\n'
+           'def toy(real, gen):\n    return {}\n')
+    assert list(ri._registrations(ast.parse(src), ri.registry_variables())) == [("METRICS", "toy", "Toy metric.",
+                                                                                 {"fmt": None})]

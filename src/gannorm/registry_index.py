@@ -38,11 +38,23 @@ def _first_doc_line(node: Optional[ast.AST]) -> str:
     return lines[0] if lines else ""
 
 
+#: registering shorthands: ``@feature_metric("name", help=...)`` is ``METRICS.register("name", ...)``
+SHORTHANDS = {"feature_metric": "METRICS"}
+
+
 def _register_call(node, variables) -> bool:
     f = getattr(node, "func", None)
-    return (isinstance(node, ast.Call) and isinstance(f, ast.Attribute) and f.attr == "register"
-            and isinstance(f.value, ast.Name) and f.value.id in variables and bool(node.args)
-            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str))
+    named = isinstance(node, ast.Call) and bool(node.args) and isinstance(node.args[0], ast.Constant) \
+        and isinstance(node.args[0].value, str)
+    if named and isinstance(f, ast.Name) and f.id in SHORTHANDS:
+        return True
+    return (named and isinstance(f, ast.Attribute) and f.attr == "register"
+            and isinstance(f.value, ast.Name) and f.value.id in variables)
+
+
+def _registry_of(call) -> str:
+    f = call.func
+    return SHORTHANDS[f.id] if isinstance(f, ast.Name) else f.value.id
 
 
 def _registrations(tree: ast.Module, variables):
@@ -62,7 +74,7 @@ def _registrations(tree: ast.Module, variables):
         text = given[0].value if given and isinstance(given[0], ast.Constant) else _first_doc_line(definition)
         literal = {k.arg: k.value.value for k in call.keywords
                    if k.arg and k.arg != "help" and isinstance(k.value, ast.Constant)}
-        yield call.func.value.id, call.args[0].value, text, literal
+        yield _registry_of(call), call.args[0].value, text, literal
 
 
 @functools.lru_cache(maxsize=1)

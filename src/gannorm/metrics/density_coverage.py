@@ -49,8 +49,6 @@ def density_coverage_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
             "dc_k": k}
 
 
-# METRICS.register spelled out (not the feature_metric shorthand) so that `gannorm list`, which
-# reads registrations from the source without importing torch, sees it
 @METRICS.register("dc", help="Density and coverage, k-NN balls of the real features with k=5 (Naeem et al. 2020)",
                   **feature_attrs("dc", key="density", logged=("density", "coverage"),
                                   fmt=lambda r: f"density {r['value']:.3f}, coverage {r['coverage']:.3f} (k={r['dc_k']})",
