@@ -34,7 +34,7 @@ class DataConfig:
     holdout: Optional[int] = None  # final-test images never trained on; None = min(2000, N/5)
     running_holdout: int = 200  # the first images of the holdout, for the running test
     split_seed: int = 0  # the permutation that carves out the holdout
-    download: bool = False  # fetch the dataset (cifar10, cifar100) to $GANNORM_CACHE when data.root lacks it
+    download: bool = False  # fetch the dataset (cifar10, cifar100, stl10) to $GANNORM_CACHE when data.root lacks it
     args: Dict[str, Any] = field(default_factory=dict)  # dataset-specific options
 
 
