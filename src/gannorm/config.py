@@ -38,7 +38,7 @@ class DataConfig:
     running_holdout: int = 200  # the first images of the holdout (of the validation set if any), for the running test
     validation: int = 0  # validation images, disjoint from training and the final test (tuning scores on them); 0 = none
     split_seed: int = 0  # the permutation that carves out the holdout
-    download: bool = False  # fetch the dataset (cifar10, cifar100) to $GANNORM_CACHE when data.root lacks it
+    download: bool = False  # fetch the dataset (cifar10, cifar100, stl10) to $GANNORM_CACHE when data.root lacks it
     xflip: bool = False  # also train on every image mirrored left-right (doubles the set; StyleGAN2-ADA's --mirror)
     max_train: Optional[int] = None  # train on a random subset of this many images (limited-data studies); None = all
     args: Dict[str, Any] = field(default_factory=dict)  # dataset-specific options

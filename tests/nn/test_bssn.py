@@ -6,13 +6,15 @@ import torch
 import torch.nn as nn
 
 from gannorm.errors import GannormError
-from gannorm.nn import bssn
+from gannorm.nn import advance_power_iterations, bssn
 
 
 def _converge(layer, steps=300):
+    """Power-iterate the stored vectors (bssn's default power_update=step advances them only
+    when asked, as after each optimizer step)."""
     for _ in range(steps):
-        w = layer.weight
-    return w.detach()
+        assert advance_power_iterations(layer) == 1
+    return layer.weight.detach()
 
 
 def _paper_reshapes(W):

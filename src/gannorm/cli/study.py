@@ -26,12 +26,15 @@ from . import Count, cli
 @click.option("--cpus-per-cell", type=float, help="Ray: CPUs per cell (overrides resources.cpu of the study file).")
 @click.option("--gpus-per-cell", type=float, help="Ray: GPUs per cell, fractions share a GPU (overrides resources.gpu).")
 @click.option("--max-retries", type=int, default=3, show_default=True, help="Ray: attempts after a worker dies mid-cell.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting of every cell (after the study's own overrides, before its axes), "
+                   "e.g. --set data.root=/data/cifar10; repeatable. Give the same --set again to resume.")
 @click.option("--halving", is_flag=True, help="Successive halving instead of the full grid (synchronous by default, "
                                               "on either backend); settings under halving: in the study file.")
 @click.option("--allow-changes", is_flag=True, help="Train anew the cells whose run was trained with other settings "
                                                     "than the study file now gives (the old runs are kept aside).")
 def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, backend, address, storage,
-          cpus_per_cell, gpus_per_cell, max_retries, halving, allow_changes):
+          cpus_per_cell, gpus_per_cell, max_retries, halving, allow_changes, sets):
     """Run every cell of STUDY_FILE (base config x axes), store the results, render the report.
 
     Finished cells are skipped, interrupted ones resume from their checkpoint, and a failing
@@ -45,7 +48,7 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
     from ..study import build_report, load_study, run_study
     from ..study.backends import BackendOptions
 
-    s = load_study(study_file)
+    s = load_study(study_file, list(sets))
     out = Path(out_dir) if out_dir else Path("studies") / s.name
     if jobs < 1:
         raise GannormError(f"--jobs must be >= 1, got {jobs}")

@@ -10,7 +10,7 @@ import inspect
 
 from ..config import DataConfig
 from ..registry import DATASETS
-from . import bundled, celeba, cifar, folder, idx, lsun, zipfolder  # noqa: F401
+from . import bundled, celeba, cifar, folder, idx, lsun, stl10, zipfolder  # noqa: F401
 from .loader import BatchLoader, reference_images, to_model_range
 from .source import ImageData, ImageSpec, convert
 from .split import REAL_SPLITS, Split, holdout_split, split_for

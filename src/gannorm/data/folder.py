@@ -12,7 +12,14 @@ Images are decoded once (with a progress bar) into the prepared cache (``cache.p
 keyed by the folder, its file list (with each file's size and modification time) and
 the requested size, so later runs open a memory
 map in a second and training never decodes JPEGs. Options (``data.args``):
-``skip_bad`` (leave unreadable images out and count them instead of stopping).
+``skip_bad`` (leave unreadable images out and count them instead of stopping);
+``split`` train | test | all, for a dataset kept as ``root/train/<class>/...`` and
+``root/test/<class>/...`` (a folder copy of CIFAR-10, say): the images of that split, or
+of both pooled (``all``: train images first, then test, labels from the class folders
+under each, class names the union of both). Pooling both and holding out ``data.holdout``
+images is the protocol of Xiang & Li 2017 (the authors' ``split_data.py`` pools
+CIFAR-10's train and test sets and holds out 2,000). Without ``split`` the whole folder
+is one dataset, so ``train``/``test`` would become its two classes.
 """
 from __future__ import annotations
 
@@ -57,16 +64,49 @@ def list_images(root: Path):
     return [root / rel[i] for i in order], labels, names
 
 
-@DATASETS.register("folder", help="a folder of images, with or without class sub-folders (set data.root)")
+SPLITS = ("train", "test", "all")
+
+
+def list_split_images(root: Path, split: str):
+    """(files, labels or None, class_names) of ``root/train`` and/or ``root/test`` (``split``)."""
+    if split not in SPLITS:
+        raise GannormError(f"data.args.split must be one of {', '.join(SPLITS)}, got {split!r}")
+    parts = ["train", "test"] if split == "all" else [split]
+    missing = [p for p in parts if not (root / p).is_dir()]
+    if missing:
+        raise GannormError(f"data.args.split={split} needs the folder(s) {', '.join(missing)}/ under {root} "
+                           f"(root/train/<class>/..., root/test/<class>/...); unset data.args.split to read "
+                           f"{root} as one folder")
+    listed = [list_images(root / p) for p in parts]
+    unlabeled = [lab is None for _, lab, _ in listed]
+    if all(unlabeled):
+        return [f for fs, _, _ in listed for f in fs], None, []
+    if any(unlabeled):
+        raise GannormError(f"data.args.split=all: {root}/train and {root}/test must both have class "
+                           f"sub-folders, or neither")
+    names = sorted({n for _, _, ns in listed for n in ns})
+    index = {n: k for k, n in enumerate(names)}
+    files = [f for fs, _, _ in listed for f in fs]
+    labels = np.concatenate([np.asarray([index[ns[k]] for k in lab], np.int64) for _, lab, ns in listed])
+    return files, labels, names
+
+
+@DATASETS.register("folder", help="a folder of images, with or without class sub-folders (set data.root); "
+                                  "split=train|test|all for root/train and root/test")
 def folder(root: str | None = None, image_size: int | None = None, channels: int | None = None,
-           quiet: bool = False, skip_bad: bool = False) -> ImageData:
+           quiet: bool = False, skip_bad: bool = False, split: str | None = None) -> ImageData:
     if not root:
         raise GannormError("the folder dataset needs data.root: set data.root=PATH to a folder of images")
     rootp = Path(root).expanduser().resolve()
-    files, labels, names = list_images(rootp)
+    if split is None:
+        files, labels, names = list_images(rootp)
+    else:
+        if not rootp.is_dir():
+            raise GannormError(f"image folder not found: {rootp}; set data.root to a folder of images")
+        files, labels, names = list_split_images(rootp, split)
     mode = "L" if channels == 1 else "RGB"
     return cached_images("folder", rootp.name, [str(rootp)] + file_stamps(files), [str(f) for f in files], lambda i: files[i],
                          size=image_size,
                          mode=mode, labels=labels, class_names=names, skip_bad=skip_bad, quiet=quiet,
-                         description=f"image folder {rootp} ({len(files)} images"
+                         description=f"image folder {rootp}{f' ({split} split)' if split else ''} ({len(files)} images"
                                      f"{f', {len(names)} classes' if names else ''})")

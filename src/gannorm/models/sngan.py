@@ -30,6 +30,10 @@ plain layers) with ``d_norm: spectral``. ``activation: auto`` means the paper's
 activations (ReLU in G, LeakyReLU 0.1 in the CNN's D, ReLU in the ResNet's D), not
 Xiang & Li's TPReLU/PReLU pairing; any other value is used in both G and D.
 The depth is fixed by the paper: ``model.n_layers`` must stay unset.
+
+``model.args.init`` / ``init_std``: the weight initialisation (``gannorm.models.init``):
+torch's layer defaults (the default), ``normal``, ``truncated_normal``, or ``bsn`` (Lin et
+al. 2021's CNN code: conv weights truncated normal, transposed-conv and dense normal, std 0.02).
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ from ..nn.activations import make_activation
 from ..nn.norms import Norm
 from ..registry import MODELS
 from .checks import check_input
+from .init import check_init, init_weights
 
 
 def _acts(activation: str, g_default: str, d_default: str):
@@ -205,19 +210,24 @@ def _fixed_depth(name: str, n_layers):
 
 @MODELS.register("sngan_cnn", help="SNGAN standard CNN (Miyato et al. 2018, Table 3), tanh output")
 def build_sngan_cnn(image_size: int, channels: int, z_dim: int, base_features: int, n_layers,
-                    g_norm: Norm, d_norm: Norm, activation: str = "auto"):
+                    g_norm: Norm, d_norm: Norm, activation: str = "auto", init: str = "torch",
+                    init_std: float = 0.02):
     _fixed_depth("sngan_cnn", n_layers)
+    check_init(init, init_std)
     if image_size % 8:
         raise GannormError(f"sngan_cnn needs an image size divisible by 8 (32 for CIFAR-10), got {image_size}")
     g_act, d_act = _acts(activation, "relu", "lrelu0.1")
-    return (SNGANCNNGenerator(image_size, channels, z_dim, base_features, g_norm, g_act),
-            SNGANCNNDiscriminator(image_size, channels, base_features, d_norm, d_act))
+    return (init_weights(SNGANCNNGenerator(image_size, channels, z_dim, base_features, g_norm, g_act), init, init_std),
+            init_weights(SNGANCNNDiscriminator(image_size, channels, base_features, d_norm, d_act), init, init_std))
 
 
 @MODELS.register("sngan_resnet", help="SNGAN ResNet (Miyato et al. 2018): CIFAR layout < 64 px, 64x64 layout above")
 def build_sngan_resnet(image_size: int, channels: int, z_dim: int, base_features: int, n_layers,
-                       g_norm: Norm, d_norm: Norm, activation: str = "auto", g_channels: int | None = None):
+                       g_norm: Norm, d_norm: Norm, activation: str = "auto", g_channels: int | None = None,
+                       init: str = "torch", init_std: float = 0.02):
     _fixed_depth("sngan_resnet", n_layers)
+    check_init(init, init_std)
     g_act, d_act = _acts(activation, "relu", "relu")
-    return (SNGANResNetGenerator(image_size, channels, z_dim, base_features, g_norm, g_act, g_channels),
-            SNGANResNetDiscriminator(image_size, channels, base_features, d_norm, d_act))
+    return (init_weights(SNGANResNetGenerator(image_size, channels, z_dim, base_features, g_norm, g_act, g_channels),
+                         init, init_std),
+            init_weights(SNGANResNetDiscriminator(image_size, channels, base_features, d_norm, d_act), init, init_std))

@@ -10,6 +10,20 @@ channels are dim 1 of the kernel, as in ``torch.nn.utils.parametrizations.spectr
 u and v are buffers (saved in ``state_dict``) and only move in training mode; in eval mode
 sigma = u^T W v with the stored vectors, so eval outputs are deterministic.
 
+When the stored vectors advance (``power_update``):
+
+- ``forward`` (the default for ``spectral``): one step at every training-mode forward, as
+  ``torch.nn.utils.parametrizations.spectral_norm`` and Miyato's Chainer code do. A D is
+  run about three times per iteration (on real images, on fakes, in G's step), so u
+  advances about three times per iteration, more with penalties that call D again.
+- ``step`` (the authors' behaviour in Lin et al. 2021's code, github fjxmlzn/BSN, and the
+  default for ``bssn``): the stored vectors advance once after each optimizer step of the
+  network that holds the layer (``advance_power_iterations``, which the trainer calls after
+  D's and G's updates), on the updated weight. A training forward uses one look-ahead step
+  from the stored vectors, sigma = u'^T W v' with v' = W^T u / ||W^T u||,
+  u' = W v' / ||W v'||, without storing it (the authors' TensorFlow graph computes sigma
+  the same way and assigns u only in its update op, run after each D step).
+
 ``strict_spectral_norm(module)``: sigma is the true operator norm of the layer as a linear
 map on images of one size, stride and padding included (the "SN-Conv" the paper mentions).
 The same power iteration runs through the operator A = conv and its adjoint
@@ -74,6 +88,48 @@ def power_step(mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, n: int, eps:
         u.copy_(F.normalize(mat.mv(v), dim=0, eps=eps))
 
 
+#: when the stored power-iteration vectors advance (module docstring)
+POWER_UPDATES = ("forward", "step")
+
+
+def check_power_update(who: str, power_update: str) -> str:
+    if power_update not in POWER_UPDATES:
+        raise GannormError(f"{who}: power_update must be one of {', '.join(POWER_UPDATES)}, got "
+                           f"{power_update!r} (forward: every training forward, as torch's spectral_norm; "
+                           f"step: once per optimizer step, as Lin et al. 2021's code)")
+    return power_update
+
+
+@torch.no_grad()
+def lookahead(mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, n: int, eps: float):
+    """(u', v') after n power steps from (u, v), the buffers left as they are."""
+    u, v = u.clone(), v.clone()
+    power_step(mat, u, v, n, eps)
+    return u, v
+
+
+@torch.no_grad()
+def advance_power_iterations(net: nn.Module) -> int:
+    """Advance the stored vectors of every ``power_update='step'`` layer of ``net`` once
+    (by their ``n_power_iterations``), on the current weights; returns how many advanced.
+
+    Called after each optimizer step of ``net`` (the trainer does it for D and G); a no-op
+    for layers that advance at every forward.
+    """
+    count = 0
+    for m in net.modules():
+        if not isinstance(m, parametrize.ParametrizationList):
+            continue
+        x = m.original
+        for i, p in enumerate(m):
+            if getattr(p, "power_update", None) == "step":
+                p.advance(x)
+                count += 1
+            if i + 1 < len(m):
+                x = p(x)
+    return count
+
+
 def _check_options(who: str, module: nn.Module, n_power_iterations: int, eps: float) -> None:
     if int(n_power_iterations) < 1:
         raise GannormError(f"{who}: n_power_iterations must be >= 1, got {n_power_iterations} "
@@ -86,16 +142,24 @@ class SpectralNorm(nn.Module):
     """The parametrization W -> W / sigma(W) of Miyato et al. (see the module docstring)."""
 
     def __init__(self, weight: torch.Tensor, dim: int = 0, n_power_iterations: int = 1,
-                 eps: float = 1e-12):
+                 eps: float = 1e-12, power_update: str = "forward"):
         super().__init__()
         self.dim, self.n_power_iterations, self.eps = dim, int(n_power_iterations), eps
+        self.power_update = check_power_update("spectral_norm", power_update)
         mat = as_matrix(weight.detach(), dim)
         self.register_buffer("_u", F.normalize(mat.new_empty(mat.shape[0]).normal_(), dim=0, eps=eps))
         self.register_buffer("_v", F.normalize(mat.new_empty(mat.shape[1]).normal_(), dim=0, eps=eps))
         power_step(mat, self._u, self._v, WARMUP_ITERATIONS, eps)
 
+    def advance(self, weight: torch.Tensor) -> None:
+        """One stored step (``power_update='step'``), called after an optimizer step."""
+        power_step(as_matrix(weight.detach(), self.dim), self._u, self._v, self.n_power_iterations, self.eps)
+
     def sigma(self, weight: torch.Tensor) -> torch.Tensor:
         mat = as_matrix(weight, self.dim)
+        if self.training and self.power_update == "step":
+            u, v = lookahead(mat.detach(), self._u, self._v, self.n_power_iterations, self.eps)
+            return torch.dot(u, mat.mv(v))
         if self.training:
             power_step(mat.detach(), self._u, self._v, self.n_power_iterations, self.eps)
         # Clones: the buffers change in place at the next forward, while this graph
@@ -110,16 +174,17 @@ class SpectralNorm(nn.Module):
 
 
 def spectral_norm(module: nn.Module, name: str = "weight", n_power_iterations: int = 1,
-                  eps: float = 1e-12) -> nn.Module:
+                  eps: float = 1e-12, power_update: str = "forward") -> nn.Module:
     """Register Miyato's spectral normalization on ``module.<name>``; returns the module.
 
     Same calling style as ``torch.nn.utils.parametrizations.spectral_norm``; the vectors
-    are at ``module.parametrizations.<name>[0]._u`` / ``._v``.
+    are at ``module.parametrizations.<name>[0]._u`` / ``._v``. ``power_update``: when
+    they advance (module docstring); ``forward`` is torch's behaviour.
     """
     w = layer_weight(module, name, "spectral_norm")
     _check_options("spectral_norm", module, n_power_iterations, eps)
     parametrize.register_parametrization(
-        module, name, SpectralNorm(w, output_dim(module), n_power_iterations, eps))
+        module, name, SpectralNorm(w, output_dim(module), n_power_iterations, eps, power_update))
     return module
 
 
@@ -276,13 +341,18 @@ class _LayerwiseNorm(Norm):
 @NORMS.register("spectral", help="spectral norm of every layer, reshaped kernel (Miyato et al. 2018)",
                 rescales_weights=True)
 class Spectral(_LayerwiseNorm):
+    """Options: ``n_power_iterations``, ``eps``, ``power_update`` (forward: a step at every
+    training forward, torch's and Miyato's behaviour, the default; step: once after each
+    optimizer step, as Lin et al. 2021's code; see the module docstring)."""
     name = "spectral"
 
-    def __init__(self, n_power_iterations: int = 1, eps: float = 1e-12):
+    def __init__(self, n_power_iterations: int = 1, eps: float = 1e-12, power_update: str = "forward"):
         self.n_power_iterations, self.eps = n_power_iterations, eps
+        self.power_update = check_power_update(f"normalization {self.name!r}", power_update)
 
     def _apply_to(self, layer):
-        return spectral_norm(layer, n_power_iterations=self.n_power_iterations, eps=self.eps)
+        return spectral_norm(layer, n_power_iterations=self.n_power_iterations, eps=self.eps,
+                             power_update=self.power_update)
 
 
 def prepare_shapes(net: nn.Module, ctx) -> None:
@@ -300,6 +370,12 @@ def prepare_shapes(net: nn.Module, ctx) -> None:
                 rescales_weights=True, prepare=prepare_shapes)
 class SpectralStrict(Spectral):
     name = "spectral_strict"
+
+    def __init__(self, n_power_iterations: int = 1, eps: float = 1e-12, power_update: str = "forward"):
+        super().__init__(n_power_iterations, eps, power_update)
+        if self.power_update != "forward":
+            raise GannormError("normalization 'spectral_strict': power_update must be forward (its "
+                               "operator power iteration advances at every training forward)")
 
     def _apply_to(self, layer):
         return strict_spectral_norm(layer, n_power_iterations=self.n_power_iterations, eps=self.eps)

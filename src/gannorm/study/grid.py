@@ -134,7 +134,10 @@ def study_name(name, path: Path) -> str:
     return name
 
 
-def load_study(path: str | Path) -> Study:
+def load_study(path: str | Path, extra_overrides: Optional[List[str]] = None) -> Study:
+    """The study in ``path``; ``extra_overrides`` (``key=value``, as ``gannorm study --set``)
+    are applied to every cell after the file's own ``overrides`` and before the axes, e.g.
+    ``data.root=/data/cifar10`` for a study file that does not name a machine's path."""
     path = Path(path)
     spec = config_mod.load_yaml(path)
     valid = ("name", "base", "overrides", "axes", "final_test", "diversity_samples", "resources", "strategy",
@@ -154,7 +157,7 @@ def load_study(path: str | Path) -> Study:
     except GannormError as e:
         raise GannormError(f"{path}: {e}") from None
     study = Study(name=study_name(spec.get("name"), path), path=path, base=base,
-                  overrides=[str(o) for o in spec.get("overrides") or []],
+                  overrides=[str(o) for o in spec.get("overrides") or []] + [str(o) for o in extra_overrides or []],
                   axes=[_axis(k, v) for k, v in axes_spec.items()],
                   final_test=final_test,
                   diversity_samples=int(spec.get("diversity_samples", 256)),

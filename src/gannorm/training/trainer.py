@@ -22,6 +22,7 @@ from ..hooks import StepContext, call_g, warn
 from ..metrics.reconstruction import reconstruction_error, recon_labels
 from ..models import build_models
 from ..nn.prepare import prepare_norms
+from ..nn.spectral import advance_power_iterations
 from ..tricks import setup_models
 from ..utils.io import atomic_save_image
 from ..utils.progress import postfix_reporter
@@ -318,6 +319,7 @@ class Trainer:
                 ctx.d_real, ctx.d_fake = ctx.d(ctx.real).float(), ctx.d(ctx.fake).float()
                 d_loss = self.loss.d_loss(ctx.d_real, ctx.d_fake) + H.d_penalty(ctx)
             self._update(d_loss, self.D, self.opt_d, "d")
+            advance_power_iterations(self.D)  # SN/BSSN with power_update=step: once per D step
             H.after_d_step(ctx)
         d_ctx = ctx
         # G step: D's weights need no gradient, which saves their backward.
@@ -331,6 +333,7 @@ class Trainer:
                 ctx.d_real = ctx.d(ctx.real).float()
             g_loss = self.loss.g_loss(ctx.d_fake, ctx.d_real) + H.g_penalty(ctx)
         self._update(g_loss, self.G, self.opt_g, "g")
+        advance_power_iterations(self.G)
         H.after_g_step(ctx)
         if self.ema is not None:
             self.ema.update(self.G)
