@@ -39,6 +39,7 @@ def train_features(data_name, root, image_size, channels, args, n_images, epochs
 
     from .. import plugins  # noqa: F401
     from ..config import DataConfig
+    from ..utils.images import seeded_subset
     from ..utils.safe_yaml import safe_load
     from ..data import load_data
     from ..metrics.domain_classifier import save_domain_classifier, train_domain_classifier
@@ -62,7 +63,7 @@ def train_features(data_name, root, image_size, channels, args, n_images, epochs
         if n_images < 2:
             raise GannormError(f"--n-images must be >= 2, got {n_images}")
         if n_images < len(images):
-            idx = np.sort(np.random.RandomState(seed).choice(len(images), n_images, replace=False))
+            idx = seeded_subset(len(images), n_images, seed)
             images, labels = images[idx], labels[idx]
     net, meta = train_domain_classifier(np.asarray(images), labels, n_classes=data.n_classes, epochs=epochs,
                                         batch_size=batch_size, lr=lr, seed=seed, progress=not quiet)

@@ -36,6 +36,7 @@ def sample(run_dir, num, out, checkpoint, seed, ema, truncation, label, device):
     from ..training import resolve_device
     from ..training.memory import check_sampling_fits
     from ..tricks import truncated_normal
+    from ..utils.images import unit_range
     from ..utils.io import atomic_save_image
 
     dev = resolve_device(device)
@@ -60,7 +61,7 @@ def sample(run_dir, num, out, checkpoint, seed, ema, truncation, label, device):
     path = Path(out) if out else default
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        atomic_save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=max(1, int(math.sqrt(num))))
+        atomic_save_image(unit_range(x, (lo, hi)).cpu(), path, nrow=max(1, int(math.sqrt(num))))
     except OSError as e:
         raise GannormError(f"could not write {path}: {e.strerror or e}; free some space or give --out a "
                            f"writable place (nothing was written)") from None

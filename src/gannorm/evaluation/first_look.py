@@ -24,6 +24,7 @@ from ..data import ImageData
 from ..errors import GannormError
 from ..metrics.evaluate import evaluate_generator
 from ..metrics.extractors import build_extractor
+from ..utils.images import seeded_subset
 
 EXTRACTOR = "fashion_mnist_cnn"
 RESULT_FILE = "classifier_is.json"
@@ -48,7 +49,7 @@ def classifier_is(generator: torch.nn.Module, data: ImageData, *, n: int = 2000,
                           f"for other data train one (gannorm features train) and use "
                           f"gannorm eval RUN --is_ratio --extractor domain:PATH"}
     # a seeded subset of every image: IS describes the images, so which split they belong to does not matter
-    idx = np.arange(len(data)) if n >= len(data) else np.sort(np.random.RandomState(seed).choice(len(data), n, replace=False))
+    idx = seeded_subset(len(data), n, seed)
     where = "all images" + (f", random {len(idx)} (seed {seed})" if len(idx) < len(data) else "")
     try:
         (record,) = evaluate_generator(generator, data.images[idx], metrics=["is_ratio"], extractor=ext,

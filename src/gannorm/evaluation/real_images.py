@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import REAL_SPLITS, ImageData, convert, load_data, split_for
 from ..errors import GannormError
+from ..utils.images import seeded_subset
 
 
 def load_real_images(spec: Dict, cfg, data_root: Optional[str] = None,
@@ -48,6 +49,6 @@ def real_indices(n_images: int, split: str, data_cfg, n: Optional[int] = None, s
         if n < 1:
             raise GannormError(f"the number of real images must be >= 1, got {n}")
         if n < len(idx):
-            idx = np.sort(np.random.RandomState(seed).choice(idx, n, replace=False))
+            idx = seeded_subset(idx, n, seed)
             what += f", random {n} (seed {seed})"
     return idx, what

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from .reconstruction import _device_of
+from ..utils.images import unit_range
 
 
 def plot_recon(g, images, res, out_dir: Path, stem: str, max_pairs: int = 32):
@@ -36,8 +37,7 @@ def plot_recon(g, images, res, out_dir: Path, stem: str, max_pairs: int = 32):
         dev = _device_of(g)
         z = res.z[:n].to(dev)
         rec = (g(z) if res.labels is None else g(z, y=res.labels[:n].to(dev))).cpu()
-    lo, hi = getattr(g, "output_range", (0.0, 1.0))
-    rec = ((rec - lo) / (hi - lo)).clamp(0, 1)
+    rec = unit_range(rec, getattr(g, "output_range", (0.0, 1.0)))
     if x.shape[1] != rec.shape[1]:
         x = x.expand(-1, rec.shape[1], -1, -1)
     pairs = torch.stack([x, rec], 1).flatten(0, 1)

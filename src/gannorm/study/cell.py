@@ -41,6 +41,7 @@ from ..utils.io import atomic_write_text
 from . import stability
 from .final_test import FinalTestSpec, parse, quality_key, recon_key, resolve_checkpoint
 from .ingest import RESULT_VERSION, read_result
+from ..utils.images import seeded_subset, unit_range
 
 PAIRS = 8  # real / reconstruction pairs kept for the report
 
@@ -136,8 +137,7 @@ def _save_pairs(run_dir: Path, checkpoint: str, z: torch.Tensor, cfg, images: _R
     split = split_for(cfg.data, len(data))
     real = np.ascontiguousarray(data.images[split.final_test[:len(z)]])
     with torch.no_grad():
-        lo, hi = getattr(g, "output_range", (0.0, 1.0))
-        rec = ((g(z.to(next(g.parameters()).device)) - lo) / (hi - lo)).clamp(0, 1).cpu()
+        rec = unit_range(g(z.to(next(g.parameters()).device)), getattr(g, "output_range", (0.0, 1.0))).cpu()
     out = Path(run_dir) / "final"
     out.mkdir(exist_ok=True)
     np.savez_compressed(out / f"pairs-{checkpoint}.npz", real=real, recon=(rec * 255).round().byte().numpy())
@@ -180,10 +180,8 @@ def _diversity(run_dir: Path, cfg, n: int, images: _RunImages) -> float:
     g, data = open_generator(run_dir, "latest", ema=True).G, images.data
     with torch.no_grad():
         z = torch.randn(n, g.z_dim, generator=torch.Generator().manual_seed(0))
-        lo, hi = getattr(g, "output_range", (0.0, 1.0))
-        fake = ((g(z.to(next(g.parameters()).device)) - lo) / (hi - lo)).clamp(0, 1).cpu()
-    train = split_for(cfg.data, len(data)).train
-    pick = np.sort(np.random.RandomState(0).choice(train, min(n, len(train)), replace=False))
+        fake = unit_range(g(z.to(next(g.parameters()).device)), getattr(g, "output_range", (0.0, 1.0))).cpu()
+    pick = seeded_subset(split_for(cfg.data, len(data)).train, n, seed=0)
     real = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
     return stability.diversity_ratio(fake, real)
 

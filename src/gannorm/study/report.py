@@ -29,6 +29,7 @@ from .recommend import fmt_ci, fmt_seconds, recommend, verdict_sentence
 from .tuning import verdict_at
 from .stability import COLLAPSE_RATIO, LAST_STEPS, WORSE_BY
 from .store import Store
+from ..utils.images import seeded_subset
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
 QUALITY_LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision"}
@@ -601,7 +602,7 @@ def _real_grid(runs: List[Dict], path: Path) -> Optional[Path]:
             return None
         n = cfg.train.n_samples or 64
         train = split_for(cfg.data, len(data)).train
-        pick = np.sort(np.random.RandomState(0).choice(train, min(n, len(train)), replace=False))
+        pick = seeded_subset(train, n, seed=0)
         x = torch.from_numpy(np.ascontiguousarray(data.images[pick])).float() / 255
         save_image(x, path, nrow=int(math.sqrt(len(x))) or 1)
         return path

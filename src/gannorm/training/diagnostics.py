@@ -40,6 +40,7 @@ from .. import health
 from ..data import to_model_range
 from ..hooks import call_d, call_g
 from ..nn.spectral import as_matrix, output_dim
+from ..utils.images import unit_range
 
 #: real, held-out and generated images per diagnostic (the reference diversity uses the same real batch)
 SAMPLES = 64
@@ -78,8 +79,7 @@ class Diagnostics:
         self.real, self.heldout, self.z = real, heldout, z
         self.y_real, self.y_heldout, self.y_gen = y_real, y_heldout, y_gen
         self.out_range, self.logit, self.d_forward = out_range, logit, d_forward
-        lo, hi = out_range
-        self._real_spread = health.mean_pairwise_distance(((real - lo) / (hi - lo)).clamp(0, 1).cpu())
+        self._real_spread = health.mean_pairwise_distance(unit_range(real, out_range).cpu())
         self._u: Dict[str, torch.Tensor] = {}
         self._gen = torch.Generator().manual_seed(Z_SEED + 1)  # the power iteration's own start vectors
 
@@ -152,9 +152,8 @@ class Diagnostics:
                 if g is not None:
                     out[health.GRAD_G if tag == "G" else health.GRAD_D] = g
             fake = self._samples(sampler)
-            lo, hi = self.out_range
             out[health.DIVERSITY] = torch.tensor(
-                health.mean_pairwise_distance(((fake - lo) / (hi - lo)).clamp(0, 1)) / max(self._real_spread, 1e-12))
+                health.mean_pairwise_distance(unit_range(fake, self.out_range)) / max(self._real_spread, 1e-12))
             if self.d_forward:
                 out.update(self._d_outputs(D, fake))
         return out

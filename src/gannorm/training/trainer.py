@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from .. import config as config_mod
-from .. import health, outcomes
 from ..config import Config
 from ..data import BatchLoader, load_data, reference_images, split_for
 from ..errors import DivergedError, GannormError
@@ -38,6 +37,7 @@ from .logging import MetricsLog
 from .optim import apply_schedules, build_optimizers
 from .resume import check_resume_config, record_changes
 from .rundir import RunDir
+from ..utils.images import unit_range
 
 
 def resolve_device(name: str) -> torch.device:
@@ -388,9 +388,8 @@ class Trainer:
         g.eval()  # as the authors' visualize(): BN uses running statistics
         x = g(self.fixed_z.to(self.device))
         g.train(was)
-        lo, hi = self.out_range
         with self._writing(path):
-            atomic_save_image(((x - lo) / (hi - lo)).clamp(0, 1).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
+            atomic_save_image(unit_range(x, self.out_range).cpu(), path, nrow=int(math.sqrt(len(x))) or 1)
         return path
 
     def running_test(self) -> float:
