@@ -147,3 +147,23 @@ def test_tune_confirm_needs_draws(tmp_path):
     p.write_text(STUDY.format(axes=NORMS, sample=SAMPLE).split("sample:")[0] + "strategy: tune-confirm\n")
     with pytest.raises(GannormError, match="needs a sample section"):
         load_study(p)
+
+
+def test_results_prints_the_tuning_view(tmp_path):
+    """``gannorm results --tuning``: the table's numbers are the planted ones and the formula's."""
+    import json
+
+    from click.testing import CliRunner
+
+    from gannorm.cli import cli
+
+    scores = {"weight": {"d0": 0.10, "d1": 0.30, "d2": 0.12, "d3": None},
+              "none": {"d0": 0.20, "d1": 0.40, "d2": 0.25, "d3": 0.22}}
+    _store(tmp_path, scores).close()
+    r = CliRunner().invoke(cli, ["results", str(tmp_path), "--tuning", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = {row["method"]: row for row in json.loads(r.output)}
+    assert rows["weight"]["best_draw"] == "d0" and rows["weight"]["failed"] == 1
+    assert rows["none"]["expected_best_k1"] == pytest.approx(np.mean([0.20, 0.40, 0.25, 0.22]))
+    r = CliRunner().invoke(cli, ["results", str(tmp_path), "--tuning"])
+    assert "After 4 draws each, weight is expected best" in r.output

@@ -123,7 +123,9 @@ def _missing_data(cells) -> dict:
 @click.option("--where", multiple=True, help="Filter by axis label, e.g. --where norm=weight (repeatable).")
 @click.option("--by", "by", default=None, help="One row per label of this axis (e.g. --by norm): n, mean, 95% CI, cost.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def results(study_dir, where, by, fmt):
+@click.option("--tuning", is_flag=True, help="A study with drawn settings (sample:): per method its draws, its best "
+                                             "draw, and the expected best score after 1, half and all draws.")
+def results(study_dir, where, by, fmt, tuning):
     """List the runs of a study: final-test and best running reconstruction errors, cost."""
     import csv
     import io
@@ -143,7 +145,10 @@ def results(study_dir, where, by, fmt):
         filt[k] = v
     store = Store(db, readonly=True)  # results only read: a read-only study folder is fine
     st = analysis.load(store)
-    cols, rows = analysis.group_table(st, by, filt) if by else analysis.run_table(st, filt)
+    if tuning:
+        cols, rows, sentences = analysis.tuning_table(st)
+    else:
+        cols, rows = analysis.group_table(st, by, filt) if by else analysis.run_table(st, filt)
     store.close()
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
@@ -156,6 +161,13 @@ def results(study_dir, where, by, fmt):
         click.echo(buf.getvalue(), nl=False)
         return
     click.echo(_text_table(cols, rows))
+    if tuning:
+        for line in sentences:
+            click.echo(line)
+        click.echo("(score: lowest running reconstruction error of a draw's runs, on the validation split when "
+                   "data.validation is set; a failed draw counts as the worst score; expected best after k draws: "
+                   "Dodge et al. 2019)")
+        return
     first = (st.checkpoints() or ["best"])[0]
     click.echo(f"({len(rows)} {'groups' if by else 'runs'}; reconstruction error = MSE per pixel value on [0,1], "
                f"held-out images{'; mean and 95% CI over finished runs, ' + first + ' checkpoint' if by else ''}; "

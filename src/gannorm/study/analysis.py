@@ -378,3 +378,30 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
                                     for m, ds in scores[panel].items())
     on_val = any(study.config(r).data.validation for r in draws[:1])
     return Tuning(scores, curves, bool(on_val), worst)
+
+
+def tuning_table(study: StudyResults) -> Tuple[List[str], List[Dict], List[str]]:
+    """The tuning view as a table (one row per panel and method) and its verdict sentences, for
+    ``gannorm results --tuning``; a study without drawn settings is a one-line error."""
+    tun = tuning(study)
+    if tun is None:
+        raise GannormError("this study has no drawn settings (no sample: section), so there is no tuning view")
+    cols = ["panel", "method", "draws", "failed", "best_draw", "best_score", "expected_best_k1", "k_half",
+            "expected_best_k_half", "expected_best_all"]
+    rows, sentences = [], []
+    for panel, curves in tun.curves.items():
+        for m, c in curves.items():
+            scores = tun.scores[panel][m]
+            finite = {d: v for d, v in scores.items() if math.isfinite(v)}
+            best = min(finite, key=finite.get) if finite else None
+            half = max(1, c.n // 2)
+            rows.append({"panel": panel, "method": m, "draws": len(scores), "failed": len(scores) - len(finite),
+                         "best_draw": best, "best_score": finite.get(best) if best else None,
+                         "expected_best_k1": c.mean[0] if c.n else None, "k_half": half,
+                         "expected_best_k_half": c.mean[half - 1] if c.n >= half else None,
+                         "expected_best_all": c.mean[-1] if c.n else None})
+        k = min((c.n for c in curves.values()), default=0)
+        line = T.verdict_at(curves, k) if k else None
+        if line:
+            sentences.append((f"{panel}: " if panel else "") + line)
+    return cols, rows, sentences
