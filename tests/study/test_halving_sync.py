@@ -334,3 +334,16 @@ def test_synchronous_halving_on_the_local_pool_end_to_end(tmp_path):
     assert any("stopped by selection" in l for l in lines), lines
     store.close()
     assert sum(r["iterations"] for r in rows) < 3 * 20
+
+
+def test_direction_comes_from_the_metric_registrations():
+    """Which way is better is each metric's registered ``better``, for every value it logs."""
+    from gannorm.registry import METRICS
+    from gannorm.study.halving import direction
+
+    assert direction("recon_running") == "min"
+    assert [direction(n) for n in ("fid", "kid", "is", "precision", "recall", "density", "coverage")] == \
+        ["min", "min", "max", "max", "max", "max", "max"]
+    assert direction("no_such_value") is None
+    for m in METRICS.names():  # every built-in metric says which way is better, and has a label
+        assert METRICS.attr(m, "better") in ("lower", "higher") and METRICS.attr(m, "label")

@@ -50,7 +50,7 @@ def density_coverage_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
 
 
 @METRICS.register("dc", help="Density and coverage, k-NN balls of the real features with k=5 (Naeem et al. 2020)",
-                  **feature_attrs("dc", key="density", logged=("density", "coverage"),
+                  **feature_attrs("dc", key="density", logged=("density", "coverage"), better="higher",
                                   fmt=lambda r: f"density {r['value']:.3f}, coverage {r['coverage']:.3f} (k={r['dc_k']})",
                                   check=_at_least(DC_K + 1, f"density/coverage with k={DC_K}")))
 def density_coverage(real: FeatureSet, gen: FeatureSet, k: int = DC_K) -> Dict[str, float]:

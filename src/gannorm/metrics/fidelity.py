@@ -29,6 +29,9 @@ registration carries what the rest of the package asks about it (``feature_attrs
     needs_real   whether it compares with real images
     options  {function parameter: evaluation setting} passed on, e.g. KID's subset size
     check    (n_real, n_gen, settings) -> None, raising before any feature is extracted
+    label    the figure's name in tables and reports (``FID``, ``precision``)
+    better   ``lower`` or ``higher``: which way is better, for every value it logs (halving's
+             mode, a report's "best")
 """
 from __future__ import annotations
 
@@ -46,12 +49,15 @@ from ..registry import METRICS
 def feature_attrs(name: str, *, key: Optional[str] = None, fmt: Callable[[dict], str],
                   logged: Optional[Sequence[str]] = None, needs_real: bool = True,
                   options: Optional[Dict[str, str]] = None,
-                  check: Optional[Callable[[Optional[int], int, dict], None]] = None) -> Dict:
+                  check: Optional[Callable[[Optional[int], int, dict], None]] = None,
+                  label: Optional[str] = None, better: Optional[str] = None) -> Dict:
     """The ``METRICS`` attributes of a sample-quality metric on features (see the module doc):
-    ``@METRICS.register("fid", help=..., **feature_attrs("fid", fmt=...))``."""
+    ``@METRICS.register("fid", help=..., **feature_attrs("fid", fmt=..., better="lower"))``."""
     key = key or name
+    if better not in ("lower", "higher", None):
+        raise ValueError(f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}")
     return dict(kind="features", flag=f"--{name}", key=key, fmt=fmt, logged=tuple(logged or (key,)),
-                needs_real=needs_real, options=dict(options or {}), check=check)
+                needs_real=needs_real, options=dict(options or {}), check=check, label=label or key, better=better)
 
 
 def feature_metric(name: str, *, help: str, **attrs):
@@ -151,7 +157,8 @@ def fid_from_stats(mu1, sigma1, mu2, sigma2) -> float:
 
 
 @METRICS.register("fid", help="Frechet distance of feature Gaussians (Heusel et al. 2017); lower is better",
-                  **feature_attrs("fid", fmt=lambda r: f"FID {r['value']:.4g}", check=_at_least(2, "FID")))
+                  **feature_attrs("fid", fmt=lambda r: f"FID {r['value']:.4g}", check=_at_least(2, "FID"),
+                                  label="FID", better="lower"))
 def fid(real: FeatureSet, gen: FeatureSet) -> Dict[str, float]:
     """FID between two feature sets; warns when either has fewer than d + 1 samples."""
     mu_r, s_r = real.stats()
@@ -210,6 +217,7 @@ def _kid_check(n_real, n_gen, settings):
                   **feature_attrs("kid", fmt=lambda r: f"KID {r['value']:.4g} +- {r['kid_std']:.2g} "
                                                        f"({r['kid_subsets']} subsets of {r['kid_subset_size']})",
                                   options={"subsets": "kid_subsets", "subset_size": "kid_subset_size", "seed": "seed"},
+                                  label="KID", better="lower",
                                   check=_kid_check))
 def kid(real: FeatureSet, gen: FeatureSet, subsets: int = 100, subset_size: int = 1000,
         seed: int = 0) -> Dict[str, float]:
@@ -245,7 +253,7 @@ def inception_score_from_logits(logits: torch.Tensor, splits: int = IS_SPLITS, s
 
 @METRICS.register("is", help="Inception score from the extractor's class logits (Salimans et al. 2016); higher is better",
                   **feature_attrs("is", fmt=lambda r: f"IS {r['value']:.4g} +- {r['is_std']:.2g} ({r['is_splits']} splits)",
-                                  needs_real=False,
+                                  needs_real=False, label="IS", better="higher",
                                   check=_at_least(IS_SPLITS, f"IS in {IS_SPLITS} splits", real_too=False)))
 def inception_score(real: Optional[FeatureSet], gen: FeatureSet, splits: int = IS_SPLITS, shuffle: bool = True,
                     seed: int = 2020) -> Dict[str, float]:
@@ -261,7 +269,8 @@ def _is_ratio_fmt(r: dict) -> str:
 
 @METRICS.register("is_ratio", help="IS of the samples as a fraction of the real images' IS, same extractor and "
                                    "splits (Salimans et al. 2016); 1 = as sure and as varied as real data",
-                  **feature_attrs("is_ratio", fmt=_is_ratio_fmt, logged=("is_ratio", "is"),
+                  **feature_attrs("is_ratio", fmt=_is_ratio_fmt, logged=("is_ratio", "is"), label="IS / real IS",
+                                  better="higher",
                                   check=_at_least(IS_SPLITS, f"IS in {IS_SPLITS} splits")))
 def inception_score_ratio(real: FeatureSet, gen: FeatureSet, splits: int = IS_SPLITS, shuffle: bool = True,
                           seed: int = 2020) -> Dict[str, float]:
@@ -304,7 +313,7 @@ def precision_recall_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
 
 
 @METRICS.register("pr", help="Improved precision and recall, k-NN balls with k=3 (Kynkaanniemi et al. 2019)",
-                  **feature_attrs("pr", key="precision", logged=("precision", "recall"),
+                  **feature_attrs("pr", key="precision", logged=("precision", "recall"), better="higher",
                                   fmt=lambda r: f"precision {r['value']:.3f}, recall {r['recall']:.3f} (k={r['pr_k']})",
                                   check=_at_least(PR_K + 1, f"precision/recall with k={PR_K}")))
 def precision_recall(real: FeatureSet, gen: FeatureSet, k: int = PR_K) -> Dict[str, float]:

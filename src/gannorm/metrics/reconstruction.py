@@ -174,7 +174,7 @@ def auto_chunk_size(generator, n: int, dev: torch.device) -> int:
 
 @METRICS.register("recon", help="The paper's reconstruction error of held-out images, min_z ||G(z) - x||^2 / D "
                                 "(Xiang & Li 2017); lower is better",
-                  kind="reconstruction", flag="--recon", key="mean",
+                  kind="reconstruction", flag="--recon", key="mean", label="reconstruction error", better="lower",
                   fmt=lambda r: f"reconstruction error: {r['mean']:.5f} (MSE per pixel value, [0,1] scale)")
 def reconstruction_error(generator: torch.nn.Module, images, *, steps: int, lr: float = 0.01,
                          restarts: int = 0, alpha: float = 0.9, eps: float = 1e-6,

@@ -58,7 +58,6 @@ SCHEDULERS = ("sync", "asha")
 #: a failed or diverged seed's value under ASHA, in the worse direction (finite: see the module doc)
 FAILED_SCORE = 1e30
 #: which way is better for a logged value, by its name before ``_<extractor>``
-BETTER = {"recon_running": "min", "fid": "min", "kid": "min", "is": "max", "precision": "max", "recall": "max"}
 
 
 @dataclass
@@ -103,8 +102,15 @@ def logged_metrics(cfg) -> Dict[str, Tuple[int, str]]:
 
 
 def direction(name: str) -> Optional[str]:
-    """``min`` or ``max`` for a logged value's name (``fid``, ``is``, ...), None if unknown."""
-    return BETTER.get(name)
+    """``min`` or ``max`` for a logged value's name (``recon_running``, ``fid``, ``recall``, ...),
+    from the registration of the metric that logs it (its ``better``); None if unknown."""
+    if name == "recon_running":
+        return "min"
+    for m in METRICS.names():
+        if name in METRICS.attr(m, "logged", ()) or name == METRICS.attr(m, "key"):
+            better = METRICS.attr(m, "better")
+            return {"lower": "min", "higher": "max"}.get(better)
+    return None
 
 
 def make_plan(study: Study, cells: List[Cell]) -> Plan:

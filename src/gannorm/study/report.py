@@ -32,13 +32,11 @@ from .store import Store
 from ..utils.images import seeded_subset
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
-QUALITY_LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "pr": "precision"}
 
 
 def quality_label(metric: str) -> str:
-    """A metric's column label: the familiar name, else its result key (``dc`` -> density)."""
-    return QUALITY_LABELS.get(metric) or str(METRICS.attr(metric, "key", metric))
-LOWER_IS_BETTER = {"fid", "kid"}
+    """A metric's column label, as its registration gives it (``fid`` -> FID, ``dc`` -> density)."""
+    return str(METRICS.attr(metric, "label") or METRICS.attr(metric, "key", metric))
 e = html.escape
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1240px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
