@@ -30,7 +30,7 @@ def methods_of(study: Study) -> "OrderedDict[str, Dict[int, Cell]]":
 def stored_values(store: Store, study: Study, cells: Dict[int, Cell]) -> Dict[int, float]:
     """{seed: final-test error on the study's first checkpoint} of the finished cells; a
     diverged cell is NaN (it counts against its method), a missing one is left out."""
-    out = {}
+    out, finals = {}, {}  # finals read once per key, not once per cell
     for seed, cell in cells.items():
         o = store.outcome(cell.id)
         if not o:
@@ -39,7 +39,9 @@ def stored_values(store: Store, study: Study, cells: Dict[int, Cell]) -> Dict[in
             out[seed] = float("nan")
             continue
         key = study.final_test.recon_keys(cell.config)[0]
-        row = store.finals(key).get(cell.id, {}).get(key)
+        if key not in finals:
+            finals[key] = store.finals(key)
+        row = finals[key].get(cell.id, {}).get(key)
         if o["status"] == outcomes.DONE and row and row.get("value") is not None:
             out[seed] = float(row["value"])
     return out

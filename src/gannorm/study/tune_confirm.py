@@ -37,10 +37,10 @@ def best_draws(study: Study, store) -> Tuple["OrderedDict[tuple, Tuple[str, floa
     """Per method (its labels less draw and seed): the draw with the lowest mean validation
     score over its finished runs, and that score; plus one line per method with no finished draw."""
     scores: "OrderedDict[tuple, Dict[str, List[float]]]" = OrderedDict()
+    stored = {r["cell_id"]: r for r in store.runs()}  # one read of the store, not two queries per cell
     for c in study.cells:
-        o = store.outcome(c.id)
-        row = store.db.execute("SELECT best_running FROM runs WHERE cell_id = ?", (c.id,)).fetchone()
-        v = row[0] if (o and o["status"] == outcomes.DONE and row) else None
+        r = stored.get(c.id)
+        v = r["best_running"] if r and r["status"] == outcomes.DONE else None
         per = scores.setdefault(method_key(c.labels), {}).setdefault(c.labels[DRAW_AXIS], [])
         if v is not None and math.isfinite(v):
             per.append(float(v))
