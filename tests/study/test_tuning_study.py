@@ -167,3 +167,43 @@ def test_results_prints_the_tuning_view(tmp_path):
     assert rows["none"]["expected_best_k1"] == pytest.approx(np.mean([0.20, 0.40, 0.25, 0.22]))
     r = CliRunner().invoke(cli, ["results", str(tmp_path), "--tuning"])
     assert "After 4 draws each, weight is expected best" in r.output
+
+
+def test_tune_confirm_end_to_end(tmp_path):
+    """A real tune-confirm study: the draws run without a final test (their running score on
+    the validation split picks the winner; a final test there would be paid for and never
+    read), each method's best draw is retrained with the confirmation seeds, and only those
+    runs carry the final test the verdict is made on."""
+    import json
+
+    from gannorm.study import run_study
+
+    p = tmp_path / "s.yaml"
+    p.write_text(STUDY.format(axes=NORMS, sample="  draws: 2\n  seed: 3\n  space:\n"
+                                                  "    optim.g_lr: {loguniform: [1.0e-5, 1.0e-3]}")
+                 .replace("{iterations: 10}", "{iterations: 6, log_every: 3, checkpoint_every: 3}\n"
+                          "  eval: {test_interval: 3, test_steps: 2}")
+                 .replace("validation: 100", "validation: 100, running_holdout: 20")
+                 + "strategy: tune-confirm\nconfirm: {seeds: [100, 101]}\nfinal_test: {steps: 3, images: 20}\n")
+    s = load_study(p)
+    assert all(s.final_test_for(c).recon_keys(c.config) == [] for c in s.cells)
+    lines = []
+    run_study(s, tmp_path / "out", jobs=2, threads=1, say=lines.append)
+    runs = sorted(d.name for d in (tmp_path / "out" / "runs").iterdir())
+    confirm = [r for r in runs if r.startswith("phase=confirm")]
+    assert len(runs) == 8 and len(confirm) == 4
+    for r in runs:
+        finals = json.loads((tmp_path / "out" / "runs" / r / "result.json").read_text())["finals"]
+        assert bool(finals) == (r in confirm), r
+    st = Store(tmp_path / "out" / "study.db")
+    best = {}
+    for m in ("none", "weight"):
+        scores = {d: st.db.execute("SELECT best_running FROM runs WHERE cell_id = ?",
+                                   (f"draw={d},norm={m}",)).fetchone()[0] for d in ("d0", "d1")}
+        best[m] = min(scores, key=scores.get)
+    st.close()
+    assert sorted(confirm) == sorted(f"phase=confirm,norm={m},seed={sd},draw={best[m]}"
+                                     for m in best for sd in (100, 101))
+    assert any("confirmed with seeds 100, 101" in line for line in lines)
+    page = build_report(tmp_path / "out").read_text()
+    assert "the verdict above is on the confirmation runs only" in page

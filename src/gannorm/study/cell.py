@@ -263,7 +263,7 @@ def main(argv=None):
     ap.add_argument("--until", type=int, default=None, help="train to this iteration only (a halving rung)")
     a = ap.parse_args(argv)
     try:
-        run_logged(a.config, a.run_dir, parse(json.loads(a.final_test)), a.diversity_samples, until=a.until)
+        run_logged(a.config, a.run_dir, parse(json.loads(a.final_test), allow_none=True), a.diversity_samples, until=a.until)
     except DivergedError as e:  # its outcome is written by run_cell
         print(f"gannorm: error: {e}", file=sys.stderr)
         sys.exit(3)

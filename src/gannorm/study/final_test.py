@@ -91,8 +91,10 @@ def quality_key(checkpoint: str, metric: str, extractor: str, n_gen: int, n_real
     return f"{metric}|{checkpoint}|{extractor}|gen={n_gen}|real={n_real or 'all'}"
 
 
-def parse(spec) -> FinalTestSpec:
-    """A study's ``final_test`` mapping -> spec, checking every name before anything runs."""
+def parse(spec, allow_none: bool = False) -> FinalTestSpec:
+    """A study's ``final_test`` mapping -> spec, checking every name before anything runs.
+    ``allow_none``: an empty ``checkpoints`` list means no final test (what the runner hands
+    a tuning draw's cell; a study file must name at least one checkpoint)."""
     spec = dict(spec or {})
     unknown = set(spec) - set(KEYS)
     if unknown:
@@ -106,7 +108,7 @@ def parse(spec) -> FinalTestSpec:
             setattr(out, k, v)
     ckpts = _names(spec, "checkpoints", out.checkpoints)
     bad = [c for c in ckpts if c not in CHECKPOINTS]
-    if bad or not ckpts:
+    if bad or not (ckpts or allow_none):
         raise GannormError(f"final_test.checkpoints: unknown {bad or ckpts!r}; valid: {', '.join(CHECKPOINTS)}")
     out.checkpoints = tuple(dict.fromkeys(ckpts))
     ladder = spec.get("ladder", list(out.ladder))

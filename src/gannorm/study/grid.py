@@ -32,6 +32,7 @@ fails at once with the valid values.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -82,6 +83,14 @@ class Study:
     race: Optional[race_mod.RaceDesign] = None  # a seeds race (the seed axis is then train.seed 0..max-1)
     confirm: Optional[Dict] = None  # strategy tune-confirm: {seeds, iterations} (gannorm.study.tune_confirm)
     cells: List[Cell] = field(default_factory=list)
+
+    def final_test_for(self, cell: Cell) -> FinalTestSpec:
+        """The final test a cell runs: the study's, except for the tuning draws of a
+        tune-confirm study, which are judged on their running (validation) score and whose
+        final test would be paid for and never read (the verdict uses the confirm runs)."""
+        if self.strategy == "tune-confirm" and cell.labels.get("phase") != "confirm":
+            return dataclasses.replace(self.final_test, checkpoints=(), metrics=())
+        return self.final_test
 
     @property
     def seed_axis(self) -> Optional[str]:

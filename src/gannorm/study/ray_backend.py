@@ -125,7 +125,7 @@ def _run_tasks(study: Study, batch, paths: Dict[str, Path], opts, done) -> None:
                                                 max_retries=opts.max_retries, retry_exceptions=False)
         pending = {}
         for c, until in batch:
-            ref = task.remote(yaml.safe_dump(c.config.to_dict(), sort_keys=False), str(runs / c.id), study.final_test,
+            ref = task.remote(yaml.safe_dump(c.config.to_dict(), sort_keys=False), str(runs / c.id), study.final_test_for(c),
                               study.diversity_samples, max(1, int(res["cpu"])), until)
             pending[ref] = c
         finished = 0

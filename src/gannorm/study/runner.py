@@ -35,7 +35,8 @@ from .store import Store
 
 def final_keys(study: Study, cell: Cell) -> List[str]:
     """The stored results a finished cell must have for this study's final test."""
-    return study.final_test.recon_keys(cell.config) + study.final_test.quality_keys()
+    spec = study.final_test_for(cell)
+    return spec.recon_keys(cell.config) + spec.quality_keys()
 
 
 def needs_work(store: Store, study: Study, cell: Cell, retry_failed: bool) -> bool:
@@ -181,7 +182,7 @@ class LocalPool:
 
         # the package imports its cell module (halving uses it), which runpy would warn about in every log
         cmd = [sys.executable, "-W", "ignore::RuntimeWarning:runpy", "-m", "gannorm.study.cell", str(self.p["configs"] / f"{cell.id}.yaml"), str(run_dir),
-               "--diversity-samples", str(self.study.diversity_samples), *self.study.final_test.cli_args(),
+               "--diversity-samples", str(self.study.diversity_samples), *self.study.final_test_for(cell).cli_args(),
                *(["--until", str(until)] if until is not None else [])]
         log = self.p["logs"] / f"{cell.id}.log"
         if procs.stopping:
