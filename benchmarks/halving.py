@@ -34,8 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from gannorm.study import selection
-from gannorm.study.store import Store
+from gannorm.store import selection
+from gannorm.store import Store
 
 NORMS = {"none": {"g_norm": "none", "d_norm": "none"}, "batch": {"g_norm": "batch", "d_norm": "batch"},
          "weight": {"g_norm": "weight", "d_norm": "weight"}, "spectral": {"g_norm": "none", "d_norm": "spectral"},

@@ -29,9 +29,11 @@ LAYERS = {
     "training": 4,                    # the trainer, checkpoints, optimizers
     "plugins": 5,                     # imports every plug-in package: fills the registries
     "evaluation": 6,                  # run-level: a run directory, its checkpoints, periodic metrics
-    "study": 7,                       # grids of runs, their store and report; evaluates each cell
-    "cli": 8, "__main__": 9,          # the command line, and `python -m gannorm`
-    "": 10,                           # the package's own __init__: the public face
+    "store": 7,                       # the study store, final-test keys, the statistics runner and report share
+    "study": 8,                       # runs a study's grid of cells into the store (no edge to report)
+    "report": 8,                      # reads a store, renders its report (no edge to study)
+    "cli": 9, "__main__": 10,         # the command line, and `python -m gannorm`
+    "": 11,                           # the package's own __init__: the public face
 }
 
 #: edges between different packages of the same layer that are allowed (importer, imported)
@@ -190,11 +192,15 @@ def _write(root: Path, rel: str, text: str):
     ("gannorm/config.py", "def v():\n    from .metrics import evaluate\n", "upward"),
     ("gannorm/newpkg/__init__.py", "", "'newpkg' has no layer"),
     ("gannorm/losses/bad.py", "import gannorm.cli\n", "upward"),
+    # the runner and the report meet only in the store
+    ("gannorm/report/bad.py", "from ..study.grid import load_study\n", "report.bad imports gannorm.study.grid: sideways"),
+    ("gannorm/study/bad.py", "def f():\n    from ..report import build_report\n", "sideways"),
+    ("gannorm/store/bad.py", "from ..report import analysis\n", "upward"),
 ])
 def test_the_check_sees_a_bad_edge(tmp_path, rel, text, match):
     """The checker on a toy tree: each planted import is reported, function-local ones too."""
     for d in ("gannorm", "gannorm/nn", "gannorm/data", "gannorm/training", "gannorm/metrics",
-              "gannorm/losses", "gannorm/cli"):
+              "gannorm/losses", "gannorm/cli", "gannorm/store", "gannorm/study", "gannorm/report"):
         _write(tmp_path, f"{d}/__init__.py", "")
     _write(tmp_path, "gannorm/config.py", "from .errors import GannormError\n")
     _write(tmp_path, "gannorm/errors.py", "")

@@ -2,7 +2,7 @@
 
 The one place that says when a run diverges, collapses, overfits or is dominated by D. The
 live monitor of a training run (``gannorm.training.diagnostics``), ``gannorm watch`` and the
-study's stability table (``gannorm.study.stability``) all read their rules from here, so a
+study's stability table (``gannorm.store.stability``) all read their rules from here, so a
 run is judged the same way while it trains and after it.
 
 Statistics (on tensors; torch is imported only where they run, so the command line starts

@@ -11,7 +11,7 @@ import pytest
 
 from faultkit import assert_one_line_error, env, file_size_limit, gannorm, read_only_preexec
 
-from gannorm.study.store import LOCK_TIMEOUT_S, Store
+from gannorm.store.db import LOCK_TIMEOUT_S, Store
 
 
 def _store(d):
@@ -76,7 +76,7 @@ def test_results_reads_a_read_only_store(tmp_path):
 WRITE_BIG = r"""
 import sys
 from gannorm.errors import GannormError
-from gannorm.study.store import Store
+from gannorm.store import Store
 s = Store(sys.argv[1])
 try:
     s.put_run({"cell_id": "seed=1", "labels": {"train.seed": "1"}, "status": "done", "iterations": 50000},

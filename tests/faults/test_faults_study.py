@@ -12,7 +12,7 @@ from faultkit import alive, assert_one_line_error, cell_pids, gannorm, kill9, sp
 
 from gannorm import outcomes
 from gannorm.study import load_study, run_study
-from gannorm.study.store import Store
+from gannorm.store import Store
 from gannorm.training import Trainer
 
 BASE = {"model": {"base_features": 8, "z_dim": 16},

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gannorm.study import selection
-from gannorm.study.final_test import FinalTestSpec, quality_key, recon_key
-from gannorm.study.store import Store
+from gannorm.store import selection
+from gannorm.store.final_test import FinalTestSpec, quality_key, recon_key
+from gannorm.store import Store
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SCENARIOS = ("tune_confirm", "panels")
@@ -180,7 +180,7 @@ def page_text(page: str) -> str:
 def render(root: Path, scenario: str) -> dict:
     """Build the scenario's store under ``root``, render its report and return what the
     golden files hold: the page's text, the files written beside it with their sizes, the CSV."""
-    from gannorm.study import build_report
+    from gannorm.report import build_report
 
     page = build_report(globals()[scenario](root))
     out = page.parent

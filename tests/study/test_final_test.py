@@ -6,7 +6,7 @@ import torch
 from gannorm.config import ModelConfig
 from gannorm.metrics.reconstruction import reconstruction_error
 from gannorm.models import build_models
-from gannorm.study.final_test import FinalTestSpec, resolve_checkpoint
+from gannorm.store.final_test import FinalTestSpec, resolve_checkpoint
 
 
 def test_ladder_equals_separate_runs_at_those_step_counts(one_thread):
@@ -31,7 +31,7 @@ def test_a_run_without_the_checkpoint_asked_for_is_scored_on_what_it_has():
 
 
 def test_a_final_result_of_an_earlier_gannorm_gets_its_ladder_from_the_curve():
-    from gannorm.study.final_test import legacy_final
+    from gannorm.store.final_test import legacy_final
 
     curve = [1.0 / (1 + i) for i in range(201)]  # error after 0..200 steps
     key, e = legacy_final(curve[200], 200, 500, curve, have_best=False)

@@ -15,10 +15,11 @@ import yaml
 
 from gannorm import outcomes
 from gannorm.errors import GannormError
-from gannorm.study import halving, load_study, selection
+from gannorm.report.page import selection_section
+from gannorm.store import Store, selection
+from gannorm.study import halving, load_study
 from gannorm.study.cells import StudyInterrupted
 from gannorm.study.halving import make_plan, run_sync
-from gannorm.study.store import Store
 
 TINY = {"model": {"base_features": 8, "z_dim": 16},
         "train": {"iterations": 40, "batch_size": 8, "log_every": 10, "sample_every": 0, "checkpoint_every": 10},
@@ -289,13 +290,13 @@ def test_the_report_section_shows_each_cut_and_flags_a_close_call(tmp_path):
     store = Store(tmp_path / "s.db")
     rows, cut = selection.decide_rung(0, 10, {"a": {"0": 0.30, "1": 0.40}, "b": {"0": 0.41, "1": 0.31}}, 0.5, "min")
     selection.save(store, rows, {f"margin@10": cut, "scheduler": "sync", "metric": "recon_running"})
-    page = selection.render(store)
+    page = selection_section(store)
     assert "Synchronous successive halving" in page
     assert "iteration 10: a kept, b stopped, margin 0.01" in page and "close call" in page
     rows, cut = selection.decide_rung(0, 20, {"a": {"0": 0.1, "1": 0.11}, "b": {"0": 0.5, "1": 0.52}}, 0.5, "min")
     store.db.execute("DELETE FROM selection")
     selection.save(store, rows, {f"margin@20": cut})
-    assert "close call" not in selection.render(store)
+    assert "close call" not in selection_section(store)
     store.close()
 
 

@@ -9,7 +9,7 @@ from gannorm import config as config_mod
 from gannorm.errors import GannormError
 from gannorm.study import load_study, run_study
 from gannorm.study.runner import config_differences
-from gannorm.study.store import Store
+from gannorm.store import Store
 
 BASE = {"model": {"base_features": 8, "z_dim": 16},
         "train": {"iterations": 2, "batch_size": 8, "log_every": 1, "sample_every": 0, "checkpoint_every": 1},

@@ -8,7 +8,7 @@ import sqlite3
 from gannorm import outcomes
 from gannorm.study.ingest import collect, derive_outcome
 from gannorm.study.runner import cell_outcome
-from gannorm.study.store import Store
+from gannorm.store import Store
 
 
 def test_a_signal_is_killed_with_its_reason_and_a_crash_keeps_the_logs_last_line(tmp_path):

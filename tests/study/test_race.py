@@ -11,7 +11,7 @@ from scipy import stats
 
 from gannorm.errors import GannormError
 from gannorm.study import race as R
-from gannorm.study import statistics as S
+from gannorm.store import statistics as S
 
 ALPHA = 0.05
 

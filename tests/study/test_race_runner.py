@@ -8,7 +8,7 @@ import pytest
 from gannorm.errors import GannormError
 from gannorm.study import race_runner
 from gannorm.study.grid import load_study
-from gannorm.study.store import Store
+from gannorm.store import Store
 
 STUDY = """
 name: race

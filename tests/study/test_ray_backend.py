@@ -17,9 +17,10 @@ from click.testing import CliRunner
 
 from gannorm.cli import cli
 from gannorm.errors import GannormError
-from gannorm.study import build_report, load_study, run_study
+from gannorm.report import build_report
+from gannorm.study import load_study, run_study
 from gannorm.study.backends import BackendOptions
-from gannorm.study.store import Store
+from gannorm.store import Store
 
 ray = pytest.importorskip("ray")
 

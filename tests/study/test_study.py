@@ -23,9 +23,10 @@ from gannorm.losses.hinge import Hinge
 from gannorm.losses.lsgan import LSGAN
 from gannorm.losses.standard import NonSaturating
 from gannorm.losses.wgan import WGANGP
-from gannorm.study import build_report, load_study, run_study
-from gannorm.study import stability
-from gannorm.study.store import Store
+from gannorm.report import build_report
+from gannorm.study import load_study, run_study
+from gannorm.store import stability
+from gannorm.store import Store
 
 TINY = {"model": {"base_features": 8, "z_dim": 16},
         "train": {"iterations": 4, "batch_size": 8, "log_every": 1, "sample_every": 2, "n_samples": 4,

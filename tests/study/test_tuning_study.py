@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from gannorm.errors import GannormError
-from gannorm.study import analysis as A
-from gannorm.study import build_report
-from gannorm.study.final_test import FinalTestSpec
+from gannorm.report import analysis as A
+from gannorm.report import build_report
+from gannorm.store.final_test import FinalTestSpec
 from gannorm.study.grid import load_study
 from gannorm.study.search_space import parse
-from gannorm.study.store import Store
+from gannorm.store import Store
 
 STUDY = """
 name: tuning

@@ -44,7 +44,7 @@ def test_mean_pairwise_distance_against_loops():
 
 
 def test_study_table_uses_the_same_rules():
-    from gannorm.study import stability
+    from gannorm.store import stability
 
     assert stability.d_wins is health.d_wins and stability.diversity_ratio is health.diversity_ratio
     assert stability.COLLAPSE_RATIO == health.HealthConfig().collapse_ratio

@@ -45,7 +45,8 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
     same command again to resume. With --backend ray the cells are Ray tasks on a local
     instance or a cluster (--address), several per GPU with fractional --gpus-per-cell.
     """
-    from ..study import build_report, load_study, run_study
+    from ..report import build_report
+    from ..study import load_study, run_study
     from ..study.backends import BackendOptions
 
     s = load_study(study_file, list(sets))
@@ -64,7 +65,7 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
         click.echo(f"data found for all {len(s.cells)} cells", err=True)
         return
     from ..study.ray_backend import storage_dir
-    from ..study.store import Store
+    from ..store import Store
     from .study_progress import StudyProgress
 
     skip = 0
@@ -131,8 +132,8 @@ def results(study_dir, where, by, fmt, tuning):
     import io
     import json
 
-    from ..study import analysis
-    from ..study.store import Store
+    from ..report import analysis
+    from ..store import Store
 
     db = Path(study_dir) / "study.db"
     if not db.exists():
@@ -199,6 +200,26 @@ def _text_table(cols, rows) -> str:
               help="The study file: records its settings (final test, axes, base config) for the report.")
 def report(study_dir, study_file):
     """Render STUDY_DIR/report/index.html (self-contained) and its figures as PNG."""
-    from ..study import build_report
+    from ..report import build_report
 
-    click.echo(f"report: {build_report(study_dir, study_file)}")
+    if study_file is not None:
+        _record_settings(Path(study_dir), study_file)
+    click.echo(f"report: {build_report(study_dir)}")
+
+
+def _record_settings(study_dir: Path, study_file) -> None:
+    """Record a study file's settings (final test, axes, base config) in a store written before
+    the runner recorded them, so the report (which reads only the store) shows them."""
+    from ..store import Store
+    from ..study import load_study
+    from ..study.provenance import record_study
+
+    db = study_dir / "study.db"
+    if not db.exists():
+        raise GannormError(f"{study_dir} holds no study results (no study.db); run 'gannorm study' first")
+    study = load_study(study_file)
+    store = Store(db)
+    try:
+        record_study(store, study)
+    finally:
+        store.close()

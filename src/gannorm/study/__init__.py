@@ -1,7 +1,8 @@
-"""Studies: a grid of runs, a SQLite results store, and a paper-style report."""
+"""Studies: a grid of runs and how it is run (locally, on Ray, with successive halving, a
+seeds race or tune-then-confirm), writing every cell into the results store
+(``gannorm.store``); ``gannorm.report`` renders the store."""
+from ..store import Store
 from .grid import Study, load_study
-from .report import build_report
 from .runner import run_study
-from .store import Store
 
-__all__ = ["Study", "Store", "build_report", "load_study", "run_study"]
+__all__ = ["Study", "Store", "load_study", "run_study"]

@@ -38,8 +38,8 @@ from ..training import RunDir
 from ..training.checkpoint import load_checkpoint
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
-from . import stability
-from .final_test import FinalTestSpec, parse, quality_key, recon_key, resolve_checkpoint
+from ..store import stability
+from ..store.final_test import FinalTestSpec, parse, quality_key, recon_key, resolve_checkpoint
 from .ingest import RESULT_VERSION, read_result
 from ..utils.images import seeded_subset, unit_range
 

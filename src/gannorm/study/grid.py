@@ -12,7 +12,7 @@ Study YAML::
         weight: {g_norm: weight, d_norm: weight}
       train.seed: [0, 1, 2]                # a config key: its values
     final_test: {steps: 2000, checkpoints: [best, latest], metrics: [fid, kid]}
-                                           # the final test of every cell (gannorm.study.final_test);
+                                           # the final test of every cell (gannorm.store.final_test);
                                            # default: the paper's protocol
     resources: {cpu: 1, gpu: 0.25}         # per cell, for --backend ray (4 cells share a GPU)
     strategy: halving                      # optional: successive halving (docs/halving.md)
@@ -46,10 +46,9 @@ from .. import plugins  # noqa: F401  (fills the registries that validation asks
 from ..errors import GannormError
 from . import race as race_mod
 from . import search_space
-from .final_test import FinalTestSpec, parse
+from ..store.final_test import FinalTestSpec, parse
+from ..store.labels import DRAW_AXIS
 
-#: the axis a ``sample`` section becomes
-DRAW_AXIS = "draw"
 #: how a study runs its cells: all of them, successive halving, or tune then confirm
 STRATEGIES = ("grid", "halving", "tune-confirm")
 

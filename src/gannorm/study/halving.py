@@ -46,13 +46,13 @@ from ..training import RunDir
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
 from . import cell as cell_mod
-from . import selection
+from ..store import selection
 from .cells import StudyInterrupted
 from .ray_backend import cell_resources, storage_dir
 from .ray_cluster import check_resources, connected
 from .grid import Cell, Study, cell_id
 from .ingest import put_cell
-from .store import Store
+from ..store import Store
 
 SCHEDULERS = ("sync", "asha")
 #: a failed or diverged seed's value under ASHA, in the worse direction (finite: see the module doc)

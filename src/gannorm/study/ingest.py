@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Tuple
 from .. import outcomes
 from ..errors import GannormError
 from ..training.logging import read_metrics
-from .final_test import legacy_final
-from .store import Store
+from ..store.final_test import legacy_final
+from ..store import Store
 
 RESULT_VERSION = 2
 ROW_KEYS = ("iterations", "best_running", "best_iteration", "diversity", "d_wins", "worse_count", "train_seconds",

@@ -56,7 +56,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import GannormError
-from . import statistics as S
+from ..store import statistics as S
 
 SPENDING = ("obrien_fleming", "pocock", "bonferroni")
 DEFAULT_SPENDING = "obrien_fleming"

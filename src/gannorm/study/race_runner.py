@@ -15,7 +15,7 @@ from .. import outcomes
 from . import race as race_mod
 from .grid import Cell, Study
 from .ingest import put_cell
-from .store import Store
+from ..store import Store
 
 
 def methods_of(study: Study) -> "OrderedDict[str, Dict[int, Cell]]":

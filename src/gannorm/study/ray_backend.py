@@ -31,10 +31,10 @@ from . import cell as cell_mod
 from .backends import storage_dir  # noqa: F401  (re-exported: the CLI asks here)
 from .cells import StudyInterrupted, raise_on_stop, signal_name
 from .grid import Cell, Study
-from .final_test import FinalTestSpec
+from ..store.final_test import FinalTestSpec
 from .ingest import collect, put_cell
 from .ray_cluster import check_resources, connected
-from .store import Store
+from ..store import Store
 
 
 def execute_cell(config_text: str, run_dir: str, spec: FinalTestSpec, diversity_samples: int, threads: int,

@@ -30,7 +30,7 @@ from .cells import CellProcesses, StudyInterrupted, signal_name
 from .grid import Cell, Study
 from .ingest import collect, put_cell, study_paths
 from .provenance import record_study
-from .store import Store
+from ..store import Store
 
 
 def final_keys(study: Study, cell: Cell) -> List[str]:

@@ -22,10 +22,8 @@ from typing import Dict, List, Tuple
 
 from .. import config as config_mod
 from .. import outcomes
-from .grid import DRAW_AXIS, Cell, Study, cell_id
-
-#: the label confirmation cells carry (the verdict reads only these runs)
-PHASE, CONFIRM = "phase", "confirm"
+from ..store.labels import CONFIRM, DRAW_AXIS, PHASE
+from .grid import Cell, Study, cell_id
 
 
 def method_key(labels: Dict[str, str]) -> Tuple[Tuple[str, str], ...]:

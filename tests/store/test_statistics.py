@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gannorm.study import statistics as S
+from gannorm.store import statistics as S
 
 
 def test_summary_matches_scipy_t_interval():

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from gannorm.study.tuning import expected_best, expected_best_curve, verdict_at
+from gannorm.report.tuning import expected_best, expected_best_curve, verdict_at
 
 
 @pytest.mark.parametrize("n, k", [(1, 1), (2, 3), (3, 2), (4, 3), (5, 4)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from . import analysis as A
-from . import statistics as S
+from ..store import statistics as S
 
 
 def _times(n: int) -> str:

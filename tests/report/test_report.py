@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 
-from gannorm.study import analysis as A
-from gannorm.study import build_report
-from gannorm.study.final_test import FinalTestSpec, recon_key
-from gannorm.study.store import Store
+from gannorm.report import analysis as A
+from gannorm.report import build_report
+from gannorm.store.final_test import FinalTestSpec, recon_key
+from gannorm.store import Store
 
 SPEC = FinalTestSpec(steps=200, images=2000, checkpoints=("best",), ladder=(25, 50, 100, 200))
 KEY = recon_key("best", 200, 2000)

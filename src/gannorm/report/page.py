@@ -18,18 +18,16 @@ from .. import config as config_mod
 from ..data import load_data, split_for
 from ..errors import GannormError
 from ..registry import METRICS
+from ..store import Store, selection
+from ..store import statistics as S
+from ..store.final_test import PAPER_IMAGES
+from ..store.labels import DRAW_AXIS
+from ..store.stability import COLLAPSE_RATIO, LAST_STEPS, WORSE_BY
+from ..utils.images import seeded_subset
 from . import analysis as A
 from . import figures
-from . import selection
-from . import statistics as S
-from .final_test import PAPER_IMAGES
-from .grid import load_study
-from .provenance import record_study
 from .recommend import fmt_ci, fmt_seconds, recommend, verdict_sentence
 from .tuning import verdict_at
-from .stability import COLLAPSE_RATIO, LAST_STEPS, WORSE_BY
-from .store import Store
-from ..utils.images import seeded_subset
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
 
@@ -50,22 +48,23 @@ figcaption{font-size:.85em;color:#444;text-align:center}small,.note{color:#555;f
 details pre{background:#f6f8fa;padding:.6em;overflow:auto}.warn{color:#8a4b00}"""
 
 
-def build_report(study_dir: str | Path, study_file: str | Path | None = None) -> Path:
+def build_report(study_dir: str | Path) -> Path:
+    """Write ``study_dir/report/index.html`` and its figures from the study's store alone (the
+    runner records the study's settings there; ``gannorm report --study FILE`` records them
+    for a store written before it did)."""
     study_dir = Path(study_dir)
     db = study_dir / "study.db"
     if not db.exists():
         raise GannormError(f"{study_dir} holds no study results (no study.db); run 'gannorm study' first")
     store = Store(db)
     try:
-        if study_file is not None:
-            record_study(store, load_study(study_file))
         st = A.load(store)
         if not st.runs:
             raise GannormError(f"{db} has no runs yet")
         out = study_dir / "report"
         out.mkdir(exist_ok=True)
         # successive halving's rungs, when the study was selected that way
-        page = Page(st, study_dir, out).render().replace("</body>", selection.render(store) + "</body>")
+        page = Page(st, study_dir, out).render().replace("</body>", selection_section(store) + "</body>")
         (out / "index.html").write_text(page)
         _write_csv(st, out / "final_test.csv")
     finally:
@@ -413,9 +412,9 @@ class Page:
     def _draw_settings(self, panel: str, method: str, draw: str) -> str:
         """The drawn settings of a draw: the keys the study drew, their values read from one of
         the draw's runs' own saved config."""
-        overrides = (((self.st.meta.get("study") or {}).get("axes") or {}).get(A.DRAW_AXIS) or {}).get(draw) or []
+        overrides = (((self.st.meta.get("study") or {}).get("axes") or {}).get(DRAW_AXIS) or {}).get(draw) or []
         # every method trains at the same draws: any run of the draw holds its settings
-        run = next((r for r in self.st.runs if r["labels"].get(A.DRAW_AXIS) == draw), None)
+        run = next((r for r in self.st.runs if r["labels"].get(DRAW_AXIS) == draw), None)
         if run is None:
             return ""
         cfg, vals = self.st.config(run).to_dict(), []
@@ -541,6 +540,32 @@ class Page:
                   "It is an estimate at the observed values, which are themselves uncertain with few seeds. "
                   "Spearman's ρ: its p-value is the exact permutation p (all n! orderings) up to 9 runs, scipy's t "
                   "approximation above."), "</p>"]
+
+
+def selection_section(store: Store) -> str:
+    """The report's "Selection" section (empty when the study ran its full grid)."""
+    rows, s = selection.load(store)
+    if not rows:
+        return ""
+    used, full = int(s.get("iterations_used", 0)), int(s.get("iterations_full_grid", 1))
+    how = "Synchronous successive halving" if s.get("scheduler", "asha") == "sync" else "Ray Tune ASHA"
+    head = (f"<h2>Selection by successive halving</h2><p>{how} on the mean {e(s.get('metric', ''))} "
+            f"over each method's seeds ({e(s.get('mode', 'min'))} is best); rungs at iterations "
+            f"{e(s.get('rungs', ''))} of {s.get('full_budget')}, keeping the best {e(s.get('keep', ''))}"
+            f" at each. Compute used: {used:,} training iterations of the full grid's {full:,} "
+            f"({used / max(full, 1):.0%}).</p>")
+    body = "".join(f"<tr><td>{r['iteration']}</td><td>{e(r['method'])}</td><td>"
+                   f"{'-' if r['value'] is None else format(r['value'], '.5g')}</td><td>{r['rank']} / {r['of']}</td>"
+                   f"<td>{r['decision']}</td></tr>" for r in rows)
+    notes = []
+    for c in selection.cuts(s):
+        se = "no standard error with one seed" if c.get("se") is None else f"standard error {c['se']:.3g}"
+        flag = " <b>close call</b>: the margin is below its standard error" if c.get("close") else ""
+        notes.append(f"<li>iteration {c['iteration']}: {e(c['last_kept'])} kept, "
+                     f"{e(c['first_stopped'])} stopped, margin {c['margin']:.3g} ({se}){flag}</li>")
+    margins = f"<p>The cut at each rung (last kept against first stopped):</p><ul>{''.join(notes)}</ul>" if notes else ""
+    return (head + margins + "<table><tr><th>iteration</th><th>method</th><th>mean over seeds</th><th>rank</th>"
+            "<th>decision</th></tr>" + body + "</table>")
 
 
 # ----------------------------------------------------------------------------- text from numbers

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from gannorm.study import statistics as S
+from gannorm.store import statistics as S
 
 ALPHA, POWER = S.ALPHA, S.POWER
 SEED_SD, RUN_SD = 1.0, 0.3  # seeds differ more than a method's runs on one seed, as in real studies

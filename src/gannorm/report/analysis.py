@@ -17,29 +17,23 @@ import numpy as np
 from .. import config as config_mod
 from .. import outcomes as O
 from ..errors import GannormError
-from . import statistics as S
+from ..store import statistics as S
+from ..store.db import Store, label_of
+from ..store.final_test import FinalTestSpec, parse, recon_key
+from ..store.labels import CONFIRM, DRAW_AXIS, PHASE
+from ..store.stability import COLLAPSE_RATIO
 from . import tuning as T
-from .final_test import FinalTestSpec, parse, recon_key
-from .stability import COLLAPSE_RATIO
-from .store import Store, label_of
-
-
-#: the axis of a study's drawn settings (``sample``): without a seed axis its draws are the
-#: repeats of a method in the verdict, paired across methods (every method gets the same draws)
-DRAW_AXIS = "draw"
 
 
 def seed_axis(labels: Dict[str, str]) -> Optional[str]:
+    """The axis whose runs are a method's repeats: its seed axis, else (without one) its draws,
+    paired across methods (every method gets the same draws)."""
     seed = next((k for k in labels if k in ("seed", "train.seed") or k.endswith(".seed")), None)
     return seed or (DRAW_AXIS if DRAW_AXIS in labels else None)
 
 
 def panel_axis(labels: Dict[str, str]) -> Optional[str]:
     return next((k for k in labels if k.split(".")[-1] in ("data", "dataset") or k == "data.name"), None)
-
-
-#: the label of a tune-confirm study's confirmation runs (gannorm.study.tune_confirm)
-PHASE, CONFIRM = "phase", "confirm"
 
 
 def method_name(labels: Dict[str, str], seed_key, panel_key) -> str:

@@ -1,4 +1,5 @@
-"""What successive halving decided, rung by rung: kept in the study store, shown in the report.
+"""What successive halving decided, rung by rung: kept in the study store, shown in the report
+(``gannorm.report``).
 
 Table ``rungs``: one row per method and rung it reached (the mean over its seeds there, its
 rank among the methods judged at that rung, and whether it continued, was stopped or
@@ -20,13 +21,12 @@ the other way.
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .store import Store
+from .db import Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rungs (rung INTEGER, iteration INTEGER, method TEXT, value REAL, rank INTEGER,
@@ -134,32 +134,6 @@ def load(store: Store):
                             "ORDER BY iteration, rank").fetchall()
     keys = ("rung", "iteration", "method", "value", "rank", "of", "decision")
     return [dict(zip(keys, r)) for r in rows], dict(store.db.execute("SELECT key, value FROM selection").fetchall())
-
-
-def render(store: Store) -> str:
-    """The report's "Selection" section (empty when the study ran its full grid)."""
-    rows, s = load(store)
-    if not rows:
-        return ""
-    used, full = int(s.get("iterations_used", 0)), int(s.get("iterations_full_grid", 1))
-    how = "Synchronous successive halving" if s.get("scheduler", "asha") == "sync" else "Ray Tune ASHA"
-    head = (f"<h2>Selection by successive halving</h2><p>{how} on the mean {html.escape(s.get('metric', ''))} "
-            f"over each method's seeds ({html.escape(s.get('mode', 'min'))} is best); rungs at iterations "
-            f"{html.escape(s.get('rungs', ''))} of {s.get('full_budget')}, keeping the best {html.escape(s.get('keep', ''))}"
-            f" at each. Compute used: {used:,} training iterations of the full grid's {full:,} "
-            f"({used / max(full, 1):.0%}).</p>")
-    body = "".join(f"<tr><td>{r['iteration']}</td><td>{html.escape(r['method'])}</td><td>"
-                   f"{'-' if r['value'] is None else format(r['value'], '.5g')}</td><td>{r['rank']} / {r['of']}</td>"
-                   f"<td>{r['decision']}</td></tr>" for r in rows)
-    notes = []
-    for c in cuts(s):
-        se = "no standard error with one seed" if c.get("se") is None else f"standard error {c['se']:.3g}"
-        flag = " <b>close call</b>: the margin is below its standard error" if c.get("close") else ""
-        notes.append(f"<li>iteration {c['iteration']}: {html.escape(c['last_kept'])} kept, "
-                     f"{html.escape(c['first_stopped'])} stopped, margin {c['margin']:.3g} ({se}){flag}</li>")
-    margins = f"<p>The cut at each rung (last kept against first stopped):</p><ul>{''.join(notes)}</ul>" if notes else ""
-    return (head + margins + "<table><tr><th>iteration</th><th>method</th><th>mean over seeds</th><th>rank</th>"
-            "<th>decision</th></tr>" + body + "</table>")
 
 
 def _finite(v):
