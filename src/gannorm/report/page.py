@@ -2,15 +2,20 @@
 provenance, the final test with its statistics across seeds, how the verdict moves with the
 test's z-step budget and checkpoint, training curves, stability, cost, samples of every seed
 and labelled reconstructions. One self-contained HTML file plus the figures as PNG.
+
+The page is a Jinja2 template (``templates/page.html.j2``, one include per section, with
+autoescaping) filled with plain data: :class:`Page` reads the analysis of the store and gives
+each section a dictionary of strings and numbers (a number is formatted here, where its
+precision is decided); the templates hold only the markup and the fixed prose.
 """
 from __future__ import annotations
 
 import base64
-import html
 import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import jinja2
 import numpy as np
 import yaml
 
@@ -31,21 +36,15 @@ from .tuning import verdict_at
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
 
+#: the page's templates, shipped inside the package (package data)
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("gannorm.report", "templates"),
+                               autoescape=True, undefined=jinja2.StrictUndefined,
+                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
 
 def quality_label(metric: str) -> str:
     """A metric's column label, as its registration gives it (``fid`` -> FID, ``dc`` -> density)."""
     return str(METRICS.attr(metric, "label") or METRICS.attr(metric, "key", metric))
-e = html.escape
-
-CSS = """body{font-family:system-ui,sans-serif;max-width:1240px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
-h1{margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-.lead{font-size:1.08em;background:#f6f8fa;border-left:4px solid #2e7d32;padding:.8em 1em}
-table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:4px 9px;text-align:right;vertical-align:top}
-th{background:#f3f3f3}td.l,th.l{text-align:left}.best{font-weight:bold;background:#e8f5e9}.group{background:#fffde7}
-img.fig{width:100%;display:block;margin:.5em 0}.grids{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
-.grids figure{margin:0}.grids img{width:224px;image-rendering:pixelated;border:1px solid #ccc}
-figcaption{font-size:.85em;color:#444;text-align:center}small,.note{color:#555;font-size:.9em}
-details pre{background:#f6f8fa;padding:.6em;overflow:auto}.warn{color:#8a4b00}"""
 
 
 def build_report(study_dir: str | Path) -> Path:
@@ -63,9 +62,7 @@ def build_report(study_dir: str | Path) -> Path:
             raise GannormError(f"{db} has no runs yet")
         out = study_dir / "report"
         out.mkdir(exist_ok=True)
-        # successive halving's rungs, when the study was selected that way
-        page = Page(st, study_dir, out).render().replace("</body>", selection_section(store) + "</body>")
-        (out / "index.html").write_text(page)
+        (out / "index.html").write_text(Page(st, study_dir, out).render())
         _write_csv(st, out / "final_test.csv")
     finally:
         store.close()
@@ -87,6 +84,8 @@ def _mean_std(s: S.Summary, p=5) -> str:
 
 
 class Page:
+    """The page's data, section by section, and its rendering through the templates."""
+
     def __init__(self, st: A.StudyResults, study_dir: Path, out: Path):
         self.st, self.dir, self.out = st, study_dir, out
         self.cfg = st.config(st.runs[0])
@@ -96,49 +95,38 @@ class Page:
         self.rows = {p: [A.method_row(st, m, rs) for m, rs in st.groups[p].items()] for p in st.panels}
 
     # ---------------------------------------------------------------- page
-    def render(self) -> str:
+    def context(self) -> Dict:
+        """Everything the templates show, as plain data (figures are written on the way)."""
         st = self.st
-        title = (st.meta.get("study") or {}).get("name") or self.dir.name
-        h = [f"<!doctype html><html><head><meta charset='utf-8'><title>gannorm study: {e(title)}</title>"
-             f"<style>{CSS}</style></head><body>", f"<h1>Study {e(title)}</h1>"]
-        h += self.recommendation()
-        h += self.provenance()
-        h += self.final_tables()
-        h += self.tuning_section()
-        h += self.race_section()
-        h += self.budget_section()
-        h += self.curve_section()
-        h += self.stability_section()
-        h += self.samples_section()
-        h += self.pairs_section()
-        failed = [r for r in st.runs if r["status"] != "done"]
-        if failed:
-            h.append("<h2>Runs that did not finish</h2><ul>")
-            h += [f"<li>{e(r['cell_id'])}: <b>{e(r['status'])}</b> at iteration {r['iterations'] or 0}: "
-                  f"{e(r['error'] or '')}</li>" for r in failed]
-            h.append("</ul>")
-        h += self.method_note()
-        h.append("</body></html>")
-        return "\n".join(h)
+        return {"title": (st.meta.get("study") or {}).get("name") or self.dir.name,
+                "panel_key": st.panel_key,
+                "recommendation": self.recommendation(), "provenance": self.provenance(),
+                "final_test": self.final_test(), "tuning": self.tuning(), "race": self.race(),
+                "budgets": self.budget_section(), "curves": self.curves(), "stability": self.stability(),
+                "samples": self.samples(), "pairs": self.pairs(),
+                "not_finished": [{"cell_id": r["cell_id"], "status": r["status"], "iterations": r["iterations"] or 0,
+                                  "error": r["error"] or ""} for r in st.runs if r["status"] != "done"],
+                "selection": selection_data(st.store)}
 
-    def _panel_title(self, panel: str) -> str:
-        return f"<h3>{e(self.st.panel_key)} = {e(panel)}</h3>" if self.st.panel_key else ""
+    def render(self) -> str:
+        return TEMPLATES.get_template("page.html.j2").render(self.context())
 
     # ---------------------------------------------------------------- recommendation
     def recommendation(self) -> List[str]:
+        """The lead paragraphs: per panel, the recommendation on the first checkpoint and one
+        line per other checkpoint."""
         st, c = self.st, self.ckpts[0]
-        h = ["<div class='lead'>"]
+        out = []
         for panel in st.panels:
             v = self.verdicts[(panel, c)]
-            where = f"On {e(panel)}: " if st.panel_key else ""
+            where = f"On {panel}: " if st.panel_key else ""
             if len(self.ckpts) > 1:
                 where += f"Scored on the {c} checkpoint: "
-            h.append(f"<p>{where}{e(recommend(v, self.rows[panel], self.budgets[(panel, c)], self.caveats()))}</p>")
+            out.append(where + recommend(v, self.rows[panel], self.budgets[(panel, c)], self.caveats()))
             for other in self.ckpts[1:]:  # the same runs judged on another checkpoint: its verdict in one line
-                h.append(f"<p>Scored on the {e(other)} checkpoint instead: "
-                         f"{e(verdict_sentence(self.verdicts[(panel, other)]))}</p>")
-        h.append("</div>")
-        return h
+                out.append(f"Scored on the {other} checkpoint instead: "
+                           + verdict_sentence(self.verdicts[(panel, other)]))
+        return out
 
     def caveats(self) -> str:
         cfg, st = self.cfg, self.st
@@ -160,7 +148,7 @@ class Page:
         return self.st.spec.reduced(self.cfg, min(held) if held else None)
 
     # ---------------------------------------------------------------- provenance
-    def provenance(self) -> List[str]:
+    def provenance(self) -> Dict:
         st, cfg = self.st, self.cfg
         prov = st.meta.get("provenance") or {}
         rows = []
@@ -189,24 +177,17 @@ class Page:
             rows += [(f"axis {k}", ", ".join(f"{lab}: {' '.join(ov) if isinstance(ov, list) else ov}"
                                             for lab, ov in v.items())) for k, v in axes.items()]
         else:
-            labels = {}
+            labels: Dict[str, List[str]] = {}
             for r in st.runs:
                 for k, v in r["labels"].items():
-                    labels.setdefault(k, []).append(v) if v not in labels.get(k, []) else None
+                    if v not in labels.setdefault(k, []):
+                        labels[k].append(v)
             rows += [(f"axis {k}", ", ".join(v)) for k, v in labels.items()]
         rows.append(("final test", self.final_test_text()))
-        red = self.reduced()
-        h = ["<h2>Provenance</h2><table>"] + [f"<tr><th class='l'>{e(k)}</th><td class='l'>{e(str(v))}</td></tr>"
-                                               for k, v in rows]
-        h.append("</table>")
-        if red:
-            h.append(f"<p class='warn'>This study uses a reduced final test: {e('; '.join(red))}. The paper's "
-                     f"protocol scores {PAPER_IMAGES} held-out images with {config_mod.EvalConfig().final_steps} "
-                     f"z-steps.</p>")
         base = (st.meta.get("study") or {}).get("base")
-        text = yaml.safe_dump(base, sort_keys=False) if base else _config_text(st.runs)
-        h.append(f"<details><summary>base config</summary><pre>{e(text)}</pre></details>")
-        return h
+        return {"rows": [(k, str(v)) for k, v in rows], "reduced": "; ".join(self.reduced()),
+                "paper_images": PAPER_IMAGES, "paper_steps": config_mod.EvalConfig().final_steps,
+                "base": yaml.safe_dump(base, sort_keys=False) if base else _config_text(st.runs)}
 
     def final_test_text(self) -> str:
         spec, st = self.st.spec, self.st
@@ -222,52 +203,44 @@ class Page:
         return text
 
     # ---------------------------------------------------------------- final test
-    def final_tables(self) -> List[str]:
+    def final_test(self) -> Dict:
+        """Per panel and checkpoint: one row per method (its mark in the verdict, its numbers),
+        the verdict sentence and the pairwise comparisons."""
         st = self.st
-        h = ["<h2>Final test: reconstruction error on held-out images</h2>",
-             f"<p class='note'>Lower is better. Mean ± std over seeds with the 95% t confidence interval; the unit "
-             f"is a training run. {e(self.final_test_text())}.</p>"]
         quality = list(st.spec.metrics) if st.spec else []
+        panels = []
         for panel in st.panels:
-            h.append(self._panel_title(panel))
+            tables = []
             for c in self.ckpts:
                 v = self.verdicts[(panel, c)]
-                h.append(f"<h4>checkpoint: {e(c)}{' (the authors’ protocol: lowest running error)' if c == 'best' else ''}"
-                         f"</h4>")
-                qh = "".join(f"<th>{quality_label(m)} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
-                             for m in quality)
-                h.append("<table><tr><th class='l'>method</th><th>runs done / total</th><th>mean ± std</th>"
-                         f"<th>95% CI</th>{qh}<th>running test: {A.RUNNING_FIGURE[c]}</th>"
-                         "<th>train time / run</th>"
-                         "<th>it/s</th><th>final test time / run</th><th class='l'>scored checkpoint</th></tr>")
+                rows = []
                 for row in self.rows[panel]:
                     s = v.summaries[row.method]
-                    cls = " class='best'" if v.best == row.method else (
-                        " class='group'" if row.method in v.group and not v.best else "")
-                    mark = " (best)" if v.best == row.method else (
-                        " (not told apart)" if row.method in v.group and not v.best and len(v.group) > 1 else
-                        " (lost)" if row.method in v.lost else
-                        " (cannot be best: too many failed runs)" if row.method in v.out else "")
-                    ends = v.ends.get(row.method)
-                    qcells = "".join(f"<td>{self._quality_cell(row.runs, c, m)}</td>" for m in quality)
-                    used = self._used(row.runs, c)
-                    h.append(f"<tr{cls}><td class='l'>{e(row.method)}{mark}</td><td>{row.n_done} / {len(row.runs)}"
-                             + (f"<br><small class='warn'>{e(ends)}</small>" if ends else "") + f"</td><td>{_mean_std(s)}</td><td>{fmt_ci(s)}</td>{qcells}"
-                             f"<td>{_mean_std(S.summarise([A.running_value(st, r, c) for r in row.runs]))}</td>"
-                             f"<td>{fmt_seconds(row.train_seconds)}</td><td>{_num(row.it_per_s, 1)}</td>"
-                             f"<td>{fmt_seconds(row.final_seconds)}</td><td class='l'>{e(used)}</td></tr>")
-                h.append("</table>")
-                h.append(f"<p>{e(verdict_sentence(v))}</p>")
-                h += comparisons_table(v)
-        return h
+                    rows.append({
+                        "cls": "best" if v.best == row.method else (
+                            "group" if row.method in v.group and not v.best else ""),
+                        "method": row.method,
+                        "mark": " (best)" if v.best == row.method else (
+                            " (not told apart)" if row.method in v.group and not v.best and len(v.group) > 1 else
+                            " (lost)" if row.method in v.lost else
+                            " (cannot be best: too many failed runs)" if row.method in v.out else ""),
+                        "done": row.n_done, "total": len(row.runs), "ends": v.ends.get(row.method) or "",
+                        "mean_std": _mean_std(s), "ci": fmt_ci(s),
+                        "quality": [self._quality_cell(row.runs, c, m) for m in quality],
+                        "running": _mean_std(S.summarise([A.running_value(st, r, c) for r in row.runs])),
+                        "train_time": fmt_seconds(row.train_seconds), "it_per_s": _num(row.it_per_s, 1),
+                        "final_time": fmt_seconds(row.final_seconds), "used": self._used(row.runs, c)})
+                tables.append({"checkpoint": c, "running_figure": A.RUNNING_FIGURE[c], "rows": rows,
+                               "sentence": verdict_sentence(v), "comparisons": comparisons(v)})
+            panels.append({"name": panel, "checkpoints": tables})
+        return {"text": self.final_test_text(), "panels": panels,
+                "quality": [f"{quality_label(m)} ({st.spec.extractor}, {st.spec.n_gen} gen.)" for m in quality]}
 
-    def _quality_cell(self, runs, c, metric) -> str:
+    def _quality_cell(self, runs, c, metric) -> Dict:
         vals = self.st.values(runs, c, metric)
         errs = [f for r in runs if (f := self.st.final(r, c, metric)) and f["error"]]
-        cell = _mean_std(S.summarise(list(vals.values())), 4) + (f" <small>(n={len(vals)})</small>" if vals else "")
-        if errs:
-            cell += "<br><small class='warn'>" + e(f"{len(errs)} not computed: {errs[0]['error']}") + "</small>"
-        return cell
+        return {"value": _mean_std(S.summarise(list(vals.values())), 4), "n": len(vals),
+                "error": f"{len(errs)} not computed: {errs[0]['error']}" if errs else ""}
 
     def _used(self, runs, c) -> str:
         """Which checkpoint each run's final test scored, at which iterations, and why when it is
@@ -281,47 +254,30 @@ class Page:
                          for (ck, note), its in used.items()) or "–"
 
     # ---------------------------------------------------------------- budgets
-    def budget_section(self) -> List[str]:
+    def budget_section(self) -> Optional[Dict]:
         st = self.st
-        h = ["<h2>Does the verdict depend on the test's budget?</h2>",
-             "<p class='note'>The final test records the mean error after each budget of z-optimisation steps "
-             "(the same optimisation, read at each budget). Ranking: lowest mean error first."
-             + e(self.dropped_note()) + "</p>"]
-        any_table = False
+        checkpoints = []
         for c in self.ckpts:
             tables = {p: self.budgets[(p, c)] for p in st.panels}
             fig = figures.budgets(st, tables, f"final-test error\n({RECON_UNIT})", self.out / f"budgets-{c}.png")
             if not fig:
                 continue
-            any_table = True
-            h.append(f"<h4>checkpoint: {e(c)}</h4><img class='fig' src='{_img(fig)}'>")
-            for panel in st.panels:
-                t = tables[panel]
-                if not t:
-                    continue
-                h.append(self._panel_title(panel))
-                h.append("<table><tr><th>z-steps</th>" + "".join(f"<th>{i + 1}.</th>" for i in range(len(t.stats)))
-                         + "</tr>")
-                for b in t.budgets:
-                    h.append(f"<tr><td>{b}</td>" + "".join(
-                        f"<td class='l'>{e(m)} {_num(t.stats[m][b].mean)}</td>" for m in t.rankings[b]) + "</tr>")
-                h.append("</table>")
-                h.append(f"<p><b>{e(t.sentence)}</b></p>" if t.sentence else
-                         "<p>The ranking is the same at every budget.</p>")
+            checkpoints.append({"checkpoint": c, "figure": _img(fig), "tables": [
+                {"panel": panel, "places": len(t.stats), "sentence": t.sentence or "",
+                 "rows": [{"budget": b, "ranking": [(m, _num(t.stats[m][b].mean)) for m in t.rankings[b]]}
+                          for b in t.budgets]}
+                for panel, t in tables.items() if t]})
+        by_checkpoint = None
         if len(self.ckpts) > 1:
-            pc = "<th class='l'>panel</th>" if st.panel_key else ""
-            h.append(f"<h4>Best-running checkpoint vs last checkpoint</h4><table><tr>{pc}" +
-                     "".join(f"<th class='l'>ranking on {e(c)}</th>" for c in self.ckpts) + "</tr>")
+            rows = []
             for panel in st.panels:
                 cells = []
                 for c in self.ckpts:
                     v = self.verdicts[(panel, c)]
                     order = sorted((s.mean, m) for m, s in v.summaries.items() if s.mean is not None)
                     cells.append(" < ".join(f"{m} {mean:.5f}" for mean, m in order) or "–")
-                pc = f"<td class='l'>{e(panel)}</td>" if st.panel_key else ""
-                h.append(f"<tr>{pc}" + "".join(f"<td class='l'>{e(x)}</td>"
-                                                                                  for x in cells) + "</tr>")
-            h.append("</table>")
+                rows.append({"panel": panel, "rankings": cells})
+            by_checkpoint = {"checkpoints": self.ckpts, "rows": rows}
         sp = []
         for c in self.ckpts:
             rho, p, n = A.running_vs_final(st, c)
@@ -329,9 +285,10 @@ class Page:
             sp.append(f"{what} vs final test on the {c} checkpoint: " +
                       (f"Spearman ρ = {rho:.2f} ({_p(p)}, n = {n} runs)" if rho is not None and math.isfinite(rho)
                        else f"not enough runs ({n})" if n < 3 else f"undefined, one side is constant ({n} runs)"))
-        h.append("<p><b>Is the running test a good guide?</b> Rank correlation over all finished runs of the study: "
-                 + e("; ".join(sp)) + ". ρ near 1: the running test orders runs as the final test does.</p>")
-        return h if any_table or sp else []
+        if not (checkpoints or sp):
+            return None
+        return {"dropped": self.dropped_note(), "checkpoints": checkpoints, "by_checkpoint": by_checkpoint,
+                "spearman": "; ".join(sp)}
 
     def dropped_note(self) -> str:
         spec = self.st.spec
@@ -340,74 +297,34 @@ class Page:
         dropped = sorted({b for r in self.st.runs for b in spec.budgets(spec.steps_for(self.st.config(r)))[1]})
         return (f" Budgets above the test's steps are dropped: {', '.join(map(str, dropped))}." if dropped else "")
 
-    # ---------------------------------------------------------------- curves, stability
-    def tuning_section(self) -> List[str]:
+    # ---------------------------------------------------------------- tuning, race
+    def tuning(self) -> Optional[Dict]:
         """The tuning view of a study with drawn settings: every draw's score, the expected best
         after k draws with its band, and a verdict at the largest budget all methods share."""
         tun = A.tuning(self.st)
         if tun is None:
-            return []
+            return None
         where = ("the validation split (data.validation, disjoint from training and the final test)"
                  if tun.on_validation else
                  "the running test, inside the held-out final test set (set data.validation to tune on "
                  "images the final test does not use)")
-        h = ["<h2>Tuning: how good each method gets for a given budget of draws</h2>",
-             f"<p>Each method was trained at the same randomly drawn settings (draws paired across methods). "
-             f"A draw's score is its lowest running reconstruction error on {e(where)}; a failed draw counts "
-             f"as the worst score (it used the budget). The expected best after k draws is Dodge et al. "
-             f"2019's closed form over the draws, with a 95% bootstrap band (the view of Lucic et al. "
-             f"2018).</p>"]
         confirm = self.st.meta.get("confirm")
-        if confirm:
-            h.append(f"<p><b>Tune, then confirm:</b> the verdict above is on the confirmation runs only: each "
-                     f"method's best draw retrained with fresh seeds ({', '.join(map(str, confirm['settings']['seeds']))}) "
-                     f"for {confirm['settings']['iterations']:,} iterations.</p><ul>"
-                     + "".join(f"<li>{e(line)}</li>" for line in confirm["lines"]) + "</ul>")
         path = figures.tuning(tun, f"running-test error\n({RECON_UNIT})", self.out / "tuning.png")
-        if path:
-            h.append(f"<img class='fig' src='{_img(path)}'>")
+        panels = []
         for panel, curves in tun.curves.items():
             k = min((c.n for c in curves.values()), default=0)
             line = verdict_at(curves, k) if k else None
-            if line:
-                h.append(f"<p>{e((panel + ': ') if panel else '')}{e(line)}</p>")
             best = {m: min(((v, d) for d, v in tun.scores[panel][m].items() if v == v), default=None)
                     for m in curves}
-            h.append("<table><tr><th class='l'>method</th><th>draws</th><th>failed</th><th>best draw</th>"
-                     "<th>its score</th><th>its settings</th></tr>")
-            for m, b in best.items():
-                n = len(tun.scores[panel][m])
-                failed = sum(1 for v in tun.scores[panel][m].values() if v != v)
-                settings = self._draw_settings(panel, m, b[1]) if b else ""
-                h.append(f"<tr><td class='l'>{e(m)}</td><td>{n}</td><td>{failed}</td>"
-                         f"<td>{e(b[1]) if b else '–'}</td><td>{_num(b[0]) if b else '–'}</td>"
-                         f"<td class='l'>{e(settings)}</td></tr>")
-            h.append("</table>")
-        return h
-
-    def race_section(self) -> List[str]:
-        """A seeds race's rounds: seeds per method at each look, the leader, the look's level,
-        who was told apart, and why the race stopped."""
-        race = self.st.meta.get("race")
-        if not race:
-            return []
-        d = race["design"]
-        h = ["<h2>Seeds race</h2>",
-             f"<p class='note'>Seeds were added only to the methods not yet told apart from the leader: "
-             f"{d['start']} seeds per method at the first look, {d['step']} more per round, at most {d['max']}; "
-             f"alpha {d['alpha']} spent over the looks by the {e(d['spending'].replace('_', '-'))} function "
-             f"(gannorm.study.race), Holm within a look"
-             + (f"; budget {d['budget_runs']} runs" if d.get("budget_runs") else "") + ".</p>",
-             "<table><tr><th>look</th><th class='l'>seeds per method</th><th class='l'>leader</th><th>level</th>"
-             "<th class='l'>told apart</th><th class='l'>decision</th></tr>"]
-        for lk in race["looks"]:
-            seeds = ", ".join(f"{m} {n}" for m, n in lk["seeds"].items())
-            h.append(f"<tr><td>{lk['look']}</td><td class='l'>{e(seeds)}</td><td class='l'>{e(lk['leader'])}</td>"
-                     f"<td>{lk['level']:.3g}</td><td class='l'>{e(', '.join(lk['told_apart']) or '–')}</td>"
-                     f"<td class='l'>{e(lk['decision'])}{(': ' + e(lk['reason'])) if lk['reason'] else ''}</td></tr>")
-        h.append(f"</table><p>Runs used: {race['runs']} (a fixed design of {d['max']} seeds for every method "
-                 f"would use {d['max'] * len(race['looks'][0]['seeds'])}).</p>")
-        return h
+            panels.append({"line": ((panel + ": ") if panel else "") + line if line else "", "rows": [
+                {"method": m, "draws": len(tun.scores[panel][m]),
+                 "failed": sum(1 for v in tun.scores[panel][m].values() if v != v),
+                 "best_draw": b[1] if b else "–", "score": _num(b[0]) if b else "–",
+                 "settings": self._draw_settings(panel, m, b[1]) if b else ""} for m, b in best.items()]})
+        return {"where": where, "figure": _img(path) if path else "", "panels": panels,
+                "confirm": {"seeds": ", ".join(map(str, confirm["settings"]["seeds"])),
+                            "iterations": f"{confirm['settings']['iterations']:,}",
+                            "lines": confirm["lines"]} if confirm else None}
 
     def _draw_settings(self, panel: str, method: str, draw: str) -> str:
         """The drawn settings of a draw: the keys the study drew, their values read from one of
@@ -425,69 +342,60 @@ class Page:
             vals.append(f"{key}={node:.3g}" if isinstance(node, float) else f"{key}={node}")
         return ", ".join(vals)
 
-    def curve_section(self) -> List[str]:
+    def race(self) -> Optional[Dict]:
+        """A seeds race's rounds: seeds per method at each look, the leader, the look's level,
+        who was told apart, and why the race stopped."""
+        race = self.st.meta.get("race")
+        if not race:
+            return None
+        d = race["design"]
+        return {"start": d["start"], "step": d["step"], "max": d["max"], "alpha": d["alpha"],
+                "spending": d["spending"].replace("_", "-"), "budget_runs": d.get("budget_runs"),
+                "runs": race["runs"], "fixed_runs": d["max"] * len(race["looks"][0]["seeds"]),
+                "looks": [{"look": lk["look"], "seeds": ", ".join(f"{m} {n}" for m, n in lk["seeds"].items()),
+                           "leader": lk["leader"], "level": f"{lk['level']:.3g}",
+                           "told_apart": ", ".join(lk["told_apart"]) or "–", "decision": lk["decision"],
+                           "reason": lk["reason"]} for lk in race["looks"]]}
+
+    # ---------------------------------------------------------------- curves, stability
+    def curves(self) -> List[tuple]:
         figs = [("Running reconstruction error (mean ± std over seeds)",
                  figures.curves(self.st, "recon_running", f"running-test error\n({RECON_UNIT})",
                                 self.out / "recon_running.png", log=True)),
                 ("Discriminator loss", figures.curves(self.st, "d_loss", "D loss", self.out / "d_loss.png", smooth=5)),
                 ("Generator loss", figures.curves(self.st, "g_loss", "G loss", self.out / "g_loss.png", smooth=5))]
-        h = ["<h2>Training curves</h2><p class='note'>Mean ± std over seeds; where a run stopped early the line is "
-             "dashed and averages the runs still going (n in the legend).</p>"]
-        for title, path in figs:
-            if path:
-                h.append(f"<h4>{e(title)}</h4><img class='fig' src='{_img(path)}'>")
-        return h
+        return [(title, _img(path)) for title, path in figs if path]
 
-    def stability_section(self) -> List[str]:
-        st = self.st
-        h = ["<h2>Stability</h2><table><tr><th class='l'>method</th><th>runs</th><th>diverged (non-finite loss)</th>"
-             "<th>stopped by the guard</th><th>stopped by halving</th><th>killed</th>"
-             "<th>other failures</th><th>collapsed</th><th>D wins outright</th>"
-             f"<th>running error worse by &gt;{WORSE_BY:.0%}</th><th>diversity ratio</th></tr>"]
-        for panel in st.panels:
-            if st.panel_key:
-                h.append(f"<tr><td class='l' colspan='11'><b>{e(panel)}</b></td></tr>")
-            for r in self.rows[panel]:
-                h.append(f"<tr><td class='l'>{e(r.method)}</td><td>{len(r.runs)}</td><td>{r.diverged}</td>"
-                         f"<td>{r.stopped_guard}</td><td>{r.stopped_selection}</td><td>{r.killed}</td>"
-                         f"<td>{r.failed}</td><td>{r.collapsed}</td>"
-                         f"<td>{'n/a' if r.d_wins is None else r.d_wins}</td><td>{'–' if r.worse is None else r.worse}"
-                         f"</td><td>{_num(r.diversity, 3)}</td></tr>")
-        h.append(f"</table><p class='note'>diverged: the run stopped on a non-finite loss (recorded status). "
-                 f"stopped by the guard: the run's stability guard ended it (counts against its method, like "
-                 f"diverging). stopped by halving: successive halving ended it (its method lost a rung). killed: "
-                 f"ended by a signal from outside; other failures: an error - both are missing data a rerun retries. "
-                 f"collapsed: mean pairwise distance of generated samples below {COLLAPSE_RATIO} of real images'. "
-                 f"D wins outright: over the last {LAST_STEPS} logged steps D's loss stays below 2% of its value "
-                 f"at chance, on the loss's own scale (BCE: 2 ln 2, hinge: 2, LSGAN: (b-a)²/4); n/a for losses "
-                 f"without a chance level (WGAN, MMD, BEGAN).</p>")
-        return h
+    def stability(self) -> Dict:
+        return {"worse_by": f"{WORSE_BY:.0%}", "collapse_ratio": COLLAPSE_RATIO, "last_steps": LAST_STEPS,
+                "panels": [{"name": panel, "rows": [
+                    {"method": r.method, "runs": len(r.runs), "diverged": r.diverged, "stopped_guard": r.stopped_guard,
+                     "stopped_selection": r.stopped_selection, "killed": r.killed, "failed": r.failed,
+                     "collapsed": r.collapsed, "d_wins": "n/a" if r.d_wins is None else r.d_wins,
+                     "worse": "–" if r.worse is None else r.worse, "diversity": _num(r.diversity, 3)}
+                    for r in self.rows[panel]]} for panel in self.st.panels]}
 
     # ---------------------------------------------------------------- images
-    def samples_section(self) -> List[str]:
+    def samples(self) -> List[Dict]:
         st = self.st
-        h = ["<h2>Samples at the same fixed z (every seed), beside real training images</h2>"]
+        panels = []
         for panel in st.panels:
-            h.append(self._panel_title(panel))
             methods = st.groups[panel]
             real = _real_grid(next(iter(methods.values())), self.out / f"real-{_slug(panel)}.png")
+            out = []
             for m, runs in methods.items():
-                h.append(f"<h4>{e(m)}</h4><div class='grids'>")
-                if real:
-                    h.append(f"<figure><img src='{_img(real)}'><figcaption>real (training images)</figcaption></figure>")
+                seeds = []
                 for r in sorted(runs, key=st.seed):
                     src = Path(r["run_dir"] or "") / "samples" / "final.png"
-                    cap = f"seed {st.seed(r)}" if st.seed_key else r["cell_id"]
-                    if src.exists():
-                        h.append(f"<figure><img src='{_img(src)}'><figcaption>{e(cap)}</figcaption></figure>")
-                    else:
-                        h.append(f"<figure><figcaption>{e(cap)}: no samples ({e(r['status'])})</figcaption></figure>")
-                h.append("</div>")
-        return h
+                    seeds.append({"caption": f"seed {st.seed(r)}" if st.seed_key else r["cell_id"],
+                                  "src": _img(src) if src.exists() else "", "status": r["status"]})
+                out.append({"name": m, "seeds": seeds})
+            panels.append({"name": panel, "real": _img(real) if real else "", "methods": out})
+        return panels
 
-    def pairs_section(self) -> List[str]:
+    def pairs(self) -> List[Dict]:
         st, c = self.st, self.ckpts[0]
-        h = []
+        out = []
         for panel in st.panels:
             rows = []
             for m, runs in st.groups[panel].items():
@@ -501,89 +409,49 @@ class Page:
                         break
             fig = figures.pairs(rows, self.out / f"pairs-{_slug(panel)}.png")
             if fig:
-                h.append(self._panel_title(panel))
-                h.append(f"<img src='{_img(fig)}' style='max-width:100%'>")
-        if h:
-            h.insert(0, "<h2>Reconstructions of held-out images (final test, first seed of each method)</h2>")
-        return h
+                out.append({"name": panel, "figure": _img(fig)})
+        return out
 
-    def method_note(self) -> List[str]:
-        return ["<h2>Method note</h2><p class='note'>",
-                e("Statistics across seeds: the unit is a training run. Per method: mean, sample standard deviation, "
-                  "n and the 95% t interval mean ± t(0.975, n-1)·s/√n. Between two methods: a paired t-test on the "
-                  "seeds both methods finished, when there are at least two (the table gives the number of pairs) - a "
-                  "seed fixes the data order, the z draws and the held-out images, so pairing removes the noise the "
-                  "runs share - and Welch's t-test (unequal variances) otherwise. Not the Wilcoxon signed-rank test: "
-                  "with n pairs its smallest two-sided p-value is 2/2^n (0.25 for 3 seeds, 0.0625 for 5), so it could "
-                  "never find a difference with the seeds a study affords; the t-test assumes roughly normal per-seed "
-                  "differences, which few seeds cannot check. All pairs are compared and their p-values corrected "
-                  "together by Holm's step-down method (family-wise error 0.05)."),
-                "</p><p class='note'>",
-                e("The verdict, and how each way a run can end enters it. Finished runs (done) are the sample "
-                  "compared above. A method whose every run diverged, was stopped by its stability guard or by "
-                  "successive halving has lost: it is named with how its runs ended and the verdict is decided among "
-                  "the other methods. A method with a third or more of its runs failed (diverged or stopped by the "
-                  "guard) cannot be recommended, whatever its finished runs show; it is named with its failures and "
-                  "left out of the race. Killed runs (a signal from outside) and runs that failed with an error are "
-                  "missing data, not evidence against their method: they are reported, and rerunning the study "
-                  "retries them. Among the methods left in the race, one is marked best only when its mean is lowest, "
-                  "it is significantly better than every other one, and every one of them has at least two finished "
-                  "runs (a method with fewer has no spread to test, so it blocks the verdict until it is rerun); when "
-                  "every other method has lost or failed too often, the one left is best by elimination. Otherwise "
-                  "the methods not told apart from the lowest mean are named. Simulated studies of identical methods "
-                  "check that this rule names a false best at most 5% of the time."),
-                "</p><p class='note'>",
-                e("Seeds needed: the smallest n per method for which a two-sided t-test at 0.05/m (m comparisons) "
-                  "has power 0.8 against the observed difference with the observed spread (normal approximation "
-                  "n ≈ (z(1-α/2) + z(0.8))²·σ²/δ², σ² = var of the paired differences or the sum of both variances, "
-                  "refined with the noncentral t, integrated directly where scipy's noncentral t gives no number). "
-                  "It is an estimate at the observed values, which are themselves uncertain with few seeds. "
-                  "Spearman's ρ: its p-value is the exact permutation p (all n! orderings) up to 9 runs, scipy's t "
-                  "approximation above."), "</p>"]
+
+# ----------------------------------------------------------------------------- sections from the store
+
+def comparisons(v: S.Verdict) -> List[Dict]:
+    """The pairwise comparisons of a verdict, one row each, as the final-test table shows them."""
+    out = []
+    for c in v.comparisons:
+        n = f"{c.n_a}, {c.n_b}" if c.pairs is None else f"{c.pairs} pairs" + (
+            "" if c.n_a == c.n_b == c.pairs else f" (of {c.n_a}, {c.n_b} runs)")
+        out.append({"a": c.a, "b": c.b, "test": c.test, "n": n, "diff": f"{c.diff:+.5f}", "p": f"{c.p:.3g}",
+                    "p_holm": f"{c.p_holm:.3g}", "significant": "yes" if c.significant else "no",
+                    "needed": "–" if c.significant else (str(c.seeds_needed) if c.seeds_needed
+                                                         else f"> {S.MAX_SEEDS}")})
+    return out
+
+
+def selection_data(store: Store) -> Optional[Dict]:
+    """What successive halving decided, as the page's "Selection" section shows it (None when
+    the study ran its full grid)."""
+    rows, s = selection.load(store)
+    if not rows:
+        return None
+    used, full = int(s.get("iterations_used", 0)), int(s.get("iterations_full_grid", 1))
+    return {"how": "Synchronous successive halving" if s.get("scheduler", "asha") == "sync" else "Ray Tune ASHA",
+            "metric": s.get("metric", ""), "mode": s.get("mode", "min"), "rungs": s.get("rungs", ""),
+            "full_budget": s.get("full_budget"), "keep": s.get("keep", ""), "used": f"{used:,}",
+            "full": f"{full:,}", "share": f"{used / max(full, 1):.0%}",
+            "cuts": [{"iteration": c["iteration"], "last_kept": c["last_kept"], "first_stopped": c["first_stopped"],
+                      "margin": f"{c['margin']:.3g}", "close": bool(c.get("close")),
+                      "se": "no standard error with one seed" if c.get("se") is None else
+                      f"standard error {c['se']:.3g}"} for c in selection.cuts(s)],
+            "rows": [{"iteration": r["iteration"], "method": r["method"], "rank": r["rank"], "of": r["of"],
+                      "value": "-" if r["value"] is None else format(r["value"], ".5g"), "decision": r["decision"]}
+                     for r in rows]}
 
 
 def selection_section(store: Store) -> str:
-    """The report's "Selection" section (empty when the study ran its full grid)."""
-    rows, s = selection.load(store)
-    if not rows:
-        return ""
-    used, full = int(s.get("iterations_used", 0)), int(s.get("iterations_full_grid", 1))
-    how = "Synchronous successive halving" if s.get("scheduler", "asha") == "sync" else "Ray Tune ASHA"
-    head = (f"<h2>Selection by successive halving</h2><p>{how} on the mean {e(s.get('metric', ''))} "
-            f"over each method's seeds ({e(s.get('mode', 'min'))} is best); rungs at iterations "
-            f"{e(s.get('rungs', ''))} of {s.get('full_budget')}, keeping the best {e(s.get('keep', ''))}"
-            f" at each. Compute used: {used:,} training iterations of the full grid's {full:,} "
-            f"({used / max(full, 1):.0%}).</p>")
-    body = "".join(f"<tr><td>{r['iteration']}</td><td>{e(r['method'])}</td><td>"
-                   f"{'-' if r['value'] is None else format(r['value'], '.5g')}</td><td>{r['rank']} / {r['of']}</td>"
-                   f"<td>{r['decision']}</td></tr>" for r in rows)
-    notes = []
-    for c in selection.cuts(s):
-        se = "no standard error with one seed" if c.get("se") is None else f"standard error {c['se']:.3g}"
-        flag = " <b>close call</b>: the margin is below its standard error" if c.get("close") else ""
-        notes.append(f"<li>iteration {c['iteration']}: {e(c['last_kept'])} kept, "
-                     f"{e(c['first_stopped'])} stopped, margin {c['margin']:.3g} ({se}){flag}</li>")
-    margins = f"<p>The cut at each rung (last kept against first stopped):</p><ul>{''.join(notes)}</ul>" if notes else ""
-    return (head + margins + "<table><tr><th>iteration</th><th>method</th><th>mean over seeds</th><th>rank</th>"
-            "<th>decision</th></tr>" + body + "</table>")
-
-
-# ----------------------------------------------------------------------------- text from numbers
-
-def comparisons_table(v: S.Verdict) -> List[str]:
-    if not v.comparisons:
-        return []
-    h = ["<table><tr><th class='l'>comparison</th><th>test</th><th>n</th><th>difference of means</th><th>p</th>"
-         "<th>p (Holm)</th><th>significant</th><th>seeds needed (power 0.8)</th></tr>"]
-    for c in v.comparisons:
-        need = "–" if c.significant else (str(c.seeds_needed) if c.seeds_needed else f"> {S.MAX_SEEDS}")
-        n = f"{c.n_a}, {c.n_b}" if c.pairs is None else f"{c.pairs} pairs" + (
-            "" if c.n_a == c.n_b == c.pairs else f" (of {c.n_a}, {c.n_b} runs)")
-        h.append(f"<tr><td class='l'>{e(c.a)} − {e(c.b)}</td><td>{c.test}</td><td>{n}</td>"
-                 f"<td>{c.diff:+.5f}</td><td>{c.p:.3g}</td><td>{c.p_holm:.3g}</td>"
-                 f"<td>{'yes' if c.significant else 'no'}</td><td>{need}</td></tr>")
-    h.append("</table>")
-    return h
+    """The "Selection" section alone, as HTML (empty when the study ran its full grid)."""
+    data = selection_data(store)
+    return TEMPLATES.get_template("sections/selection.html.j2").render(selection=data) if data else ""
 
 
 # ----------------------------------------------------------------------------- helpers
