@@ -20,7 +20,7 @@ from ..errors import GannormError
 from ..store import statistics as S
 from ..store.db import Store, label_of
 from ..store.final_test import FinalTestSpec, parse, recon_key
-from ..store.labels import CONFIRM, DRAW_AXIS, PHASE
+from ..store.labels import CONFIRM, DRAW_AXIS, PHASE, is_seed, method_labels
 from ..store.stability import COLLAPSE_RATIO
 from . import tuning as T
 
@@ -28,7 +28,7 @@ from . import tuning as T
 def seed_axis(labels: Dict[str, str]) -> Optional[str]:
     """The axis whose runs are a method's repeats: its seed axis, else (without one) its draws,
     paired across methods (every method gets the same draws)."""
-    seed = next((k for k in labels if k in ("seed", "train.seed") or k.endswith(".seed")), None)
+    seed = next((k for k in labels if is_seed(k)), None)
     return seed or (DRAW_AXIS if DRAW_AXIS in labels else None)
 
 
@@ -356,9 +356,8 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
     for r in draws:
         lab = r["labels"]
         panel = lab.get(study.panel_key, "") if study.panel_key else ""
-        method = " / ".join(str(v) for k, v in lab.items()
-                            if k not in (study.panel_key, DRAW_AXIS) and k != study.seed_key
-                            and not (k in ("seed", "train.seed") or k.endswith(".seed"))) or "all runs"
+        method = " / ".join(str(v) for _, v in method_labels(lab, drop=(study.panel_key, study.seed_key))) \
+            or "all runs"
         v = r.get("best_running") if r["status"] == O.DONE else None
         raw.setdefault(panel, OrderedDict()).setdefault(method, {}).setdefault(lab[DRAW_AXIS], []).append(
             float(v) if v is not None and math.isfinite(v) else float("nan"))

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from typing import Callable, Dict, List, Optional
 
 from .. import outcomes
+from ..store.labels import method_labels
 from . import race as race_mod
 from .grid import Cell, Study
 from .ingest import put_cell
@@ -19,10 +20,11 @@ from ..store import Store
 
 
 def methods_of(study: Study) -> "OrderedDict[str, Dict[int, Cell]]":
-    """{method label: {seed: cell}}; a method's label is its cell labels less the seed."""
+    """{method label: {seed: cell}}; a method's label is its cell labels less the seed
+    (``method_labels``)."""
     out: "OrderedDict[str, Dict[int, Cell]]" = OrderedDict()
     for c in study.cells:
-        name = ",".join(f"{k}={v}" for k, v in c.labels.items() if k != "train.seed") or "all"
+        name = ",".join(f"{k}={v}" for k, v in method_labels(c.labels)) or "all"
         out.setdefault(name, {})[int(c.labels["train.seed"])] = c
     return out
 

@@ -22,13 +22,8 @@ from typing import Dict, List, Tuple
 
 from .. import config as config_mod
 from .. import outcomes
-from ..store.labels import CONFIRM, DRAW_AXIS, PHASE
+from ..store.labels import CONFIRM, DRAW_AXIS, PHASE, method_labels
 from .grid import Cell, Study, cell_id
-
-
-def method_key(labels: Dict[str, str]) -> Tuple[Tuple[str, str], ...]:
-    return tuple((k, v) for k, v in labels.items() if k not in (DRAW_AXIS, PHASE)
-                 and not (k in ("seed", "train.seed") or k.endswith(".seed")))
 
 
 def best_draws(study: Study, store) -> Tuple["OrderedDict[tuple, Tuple[str, float]]", List[str]]:
@@ -39,7 +34,7 @@ def best_draws(study: Study, store) -> Tuple["OrderedDict[tuple, Tuple[str, floa
     for c in study.cells:
         r = stored.get(c.id)
         v = r["best_running"] if r and r["status"] == outcomes.DONE else None
-        per = scores.setdefault(method_key(c.labels), {}).setdefault(c.labels[DRAW_AXIS], [])
+        per = scores.setdefault(method_labels(c.labels), {}).setdefault(c.labels[DRAW_AXIS], [])
         if v is not None and math.isfinite(v):
             per.append(float(v))
     best, lost = OrderedDict(), []
@@ -59,7 +54,7 @@ def confirm_cells(study: Study, store, confirm: Dict) -> Tuple[List[Cell], List[
     best, lines = best_draws(study, store)
     by_method = {}
     for c in study.cells:
-        by_method.setdefault((method_key(c.labels), c.labels[DRAW_AXIS]), c)
+        by_method.setdefault((method_labels(c.labels), c.labels[DRAW_AXIS]), c)
     cells = []
     for m, (draw, score) in best.items():
         tuned = by_method[(m, draw)]
