@@ -91,8 +91,21 @@ def list_split_images(root: Path, split: str):
     return files, labels, names
 
 
+def _count(root: str | None = None, split: str | None = None, skip_bad: bool = False) -> int | None:
+    """The images ``folder`` returns, from the file list alone; None with ``skip_bad`` (how many
+    files decode is known only by decoding them) or without a root."""
+    if not root or skip_bad:
+        return None
+    rootp = Path(root).expanduser().resolve()
+    if split is None:
+        return len(list_images(rootp)[0])
+    if not rootp.is_dir():
+        raise GannormError(f"image folder not found: {rootp}; set data.root to a folder of images")
+    return len(list_split_images(rootp, split)[0])
+
+
 @DATASETS.register("folder", help="a folder of images, with or without class sub-folders (set data.root); "
-                                  "split=train|test|all for root/train and root/test")
+                                  "split=train|test|all for root/train and root/test", count=_count)
 def folder(root: str | None = None, image_size: int | None = None, channels: int | None = None,
            quiet: bool = False, skip_bad: bool = False, split: str | None = None) -> ImageData:
     if not root:

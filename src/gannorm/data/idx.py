@@ -39,6 +39,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=start).reshape(dims)
 
 
+def idx_length(path: str | os.PathLike) -> int:
+    """The first dimension of an IDX file (its number of images), read from its header alone."""
+    path = str(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(8)
+    except (OSError, EOFError) as e:
+        raise GannormError(f"cannot read IDX file {path}: {e}") from None
+    if len(head) < 8 or head[0] != 0 or head[1] != 0 or head[2] != 0x08 or head[3] < 1:
+        raise GannormError(f"{path} is not a uint8 IDX file (bad magic number)")
+    return int.from_bytes(head[4:8], "big")
+
+
 def _find(root: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
         if (root / name).exists():
@@ -46,10 +60,23 @@ def _find(root: Path, stem: str) -> Path | None:
     return None
 
 
+PREFIXES = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}
+
+
+def count_idx_pair(roots, split: str) -> int | None:
+    """The number of images ``load_idx_pair`` returns, from the image files' headers; None
+    when they are not found (loading then says where it looked)."""
+    for root in roots:
+        files = [_find(Path(root), f"{p}-images-idx3-ubyte") for p in PREFIXES.get(split, [])]
+        if files and all(f is not None for f in files):
+            return sum(idx_length(f) for f in files)
+    return None
+
+
 def load_idx_pair(roots, split: str, what: str, how_to_get: str) -> ImageData:
     if split not in ("train", "test", "all"):
         raise GannormError(f"data.args.split must be train, test or all, got {split!r}")
-    prefixes = {"train": ["train"], "test": ["t10k"], "all": ["train", "t10k"]}[split]
+    prefixes = PREFIXES[split]
     for root in roots:
         root = Path(root)
         files = [(_find(root, f"{p}-images-idx3-ubyte"), _find(root, f"{p}-labels-idx1-ubyte")) for p in prefixes]
@@ -63,7 +90,16 @@ def load_idx_pair(roots, split: str, what: str, how_to_get: str) -> ImageData:
     raise GannormError(f"{what} IDX files not found (looked in: {looked}); {how_to_get}")
 
 
-@DATASETS.register("fashion_mnist", help="Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)")
+def _count_fashion_mnist(root: str | None = None, split: str = "train") -> int | None:
+    return count_idx_pair([root] if root else FASHION_MNIST_DIRS, split)
+
+
+def _count_mnist(root: str | None = None, split: str = "train") -> int | None:
+    return count_idx_pair([root], split) if root else None
+
+
+@DATASETS.register("fashion_mnist", help="Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)",
+                   count=_count_fashion_mnist)
 def fashion_mnist(root: str | None = None, split: str = "train") -> ImageData:
     roots = [root] if root else FASHION_MNIST_DIRS
     d = load_idx_pair(roots, split, "Fashion-MNIST",
@@ -72,7 +108,7 @@ def fashion_mnist(root: str | None = None, split: str = "train") -> ImageData:
     return d
 
 
-@DATASETS.register("mnist", help="MNIST IDX files (set data.root)", orientation_labels=True)
+@DATASETS.register("mnist", help="MNIST IDX files (set data.root)", orientation_labels=True, count=_count_mnist)
 def mnist(root: str | None = None, split: str = "train") -> ImageData:
     if not root:
         raise GannormError("the mnist dataset needs data.root: a folder with train-images-idx3-ubyte(.gz)")

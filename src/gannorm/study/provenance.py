@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from ..version import __version__
-from ..data import load_data
+from ..data import count_images
 from ..errors import GannormError
 from .grid import Study
 
@@ -51,8 +51,9 @@ def machine() -> Dict:
 
 
 def datasets(study: Study, known: List[Dict] = ()) -> List[Dict]:
-    """Each distinct dataset of the study's cells: name, root and image count (loaded once:
-    those in ``known``, recorded by an earlier invocation, are not loaded again)."""
+    """Each distinct dataset of the study's cells: name, root and image count (counted once:
+    those in ``known``, recorded by an earlier invocation, are not counted again; a dataset
+    that registers a counter is counted without decoding its images)."""
     have = {d.get("key"): d for d in known or [] if d.get("images")}
     seen, out = set(), []
     for cell in study.cells:
@@ -65,9 +66,7 @@ def datasets(study: Study, known: List[Dict] = ()) -> List[Dict]:
             out.append(have[key])
             continue
         try:
-            data = load_data(d, quiet=True)
-            out.append({"key": key, "name": d.name, "root": d.root, "images": len(data),
-                        "description": data.description})
+            out.append({"key": key, "name": d.name, "root": d.root, "images": count_images(d)})
         except GannormError as e:
             out.append({"key": key, "name": d.name, "root": d.root, "images": None,
                         "description": f"not loadable: {e}"})
