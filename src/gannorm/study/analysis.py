@@ -354,7 +354,8 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
     """The tuning view of a study with drawn settings (``sample``), else None. A draw's score
     is its runs' lowest running reconstruction error (on the validation split when there is
     one); a failed draw counts as the panel's worst finite score, since the budget paid for it
-    (Dodge et al. 2019 count every draw)."""
+    (Dodge et al. 2019 count every draw). A draw stopped by successive halving keeps the score
+    it had reached: it was stopped for being worse there, so it rarely decides a best-of-k."""
     draws = study.tuning_runs or study.runs
     if not any(DRAW_AXIS in r["labels"] for r in draws):
         return None
@@ -365,7 +366,8 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
         method = " / ".join(str(v) for k, v in lab.items()
                             if k not in (study.panel_key, DRAW_AXIS) and k != study.seed_key
                             and not (k in ("seed", "train.seed") or k.endswith(".seed"))) or "all runs"
-        v = r.get("best_running") if r["status"] == O.DONE else None
+        halved = r["status"] == O.STOPPED and r.get("stopped_by") == O.BY_SELECTION
+        v = r.get("best_running") if r["status"] == O.DONE or halved else None
         raw.setdefault(panel, OrderedDict()).setdefault(method, {}).setdefault(lab[DRAW_AXIS], []).append(
             float(v) if v is not None and math.isfinite(v) else float("nan"))
     scores, curves, worst = OrderedDict(), OrderedDict(), {}

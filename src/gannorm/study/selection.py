@@ -146,7 +146,9 @@ def render(store: Store) -> str:
     head = (f"<h2>Selection by successive halving</h2><p>{how} on the mean {html.escape(s.get('metric', ''))} "
             f"over each method's seeds ({html.escape(s.get('mode', 'min'))} is best); rungs at iterations "
             f"{html.escape(s.get('rungs', ''))} of {s.get('full_budget')}, keeping the best {html.escape(s.get('keep', ''))}"
-            f" at each. Compute used: {used:,} training iterations of the full grid's {full:,} "
+            f" at each{' of its own method' if s.get('bracket') == 'method' else ''}"
+            f"{' (each method halves its own drawn settings, so every method keeps the same share of its draws)' if s.get('bracket') == 'method' else ''}"
+            f". Compute used: {used:,} training iterations of the full grid's {full:,} "
             f"({used / max(full, 1):.0%}).</p>")
     body = "".join(f"<tr><td>{r['iteration']}</td><td>{html.escape(r['method'])}</td><td>"
                    f"{'-' if r['value'] is None else format(r['value'], '.5g')}</td><td>{r['rank']} / {r['of']}</td>"
