@@ -9,7 +9,7 @@ store (``meta race``: one entry per look), and said in one line.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import outcomes
 from . import race as race_mod
@@ -19,12 +19,15 @@ from .store import Store
 
 
 def methods_of(study: Study) -> "OrderedDict[str, Dict[int, Cell]]":
-    """{method label: {seed: cell}}; a method's label is its cell labels less the seed."""
-    out: "OrderedDict[str, Dict[int, Cell]]" = OrderedDict()
+    """{method label: {i: cell}}: a method's label is its cell labels less the seed, ``i`` the
+    rank of the cell's seed among the method's (a study's race has seeds 0 .. max-1; a raced
+    confirmation ``first`` .. ``first + max - 1``), so a look at n seeds takes ranks 0 .. n-1."""
+    seeds: "OrderedDict[str, List[Tuple[int, Cell]]]" = OrderedDict()
     for c in study.cells:
         name = ",".join(f"{k}={v}" for k, v in c.labels.items() if k != "train.seed") or "all"
-        out.setdefault(name, {})[int(c.labels["train.seed"])] = c
-    return out
+        seeds.setdefault(name, []).append((int(c.labels["train.seed"]), c))
+    return OrderedDict((m, {i: c for i, (_, c) in enumerate(sorted(cs, key=lambda sc: sc[0]))})
+                       for m, cs in seeds.items())
 
 
 def stored_values(store: Store, study: Study, cells: Dict[int, Cell]) -> Dict[int, float]:
