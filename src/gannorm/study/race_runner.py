@@ -50,6 +50,15 @@ def stored_values(store: Store, study: Study, cells: Dict[int, Cell]) -> Dict[in
     return out
 
 
+def _hours(store: Store, methods) -> Optional[Tuple[float, float]]:
+    """(hours used by the race's stored runs, the mean hours of one) from each run's recorded
+    wall-clock time (the whole cell when recorded, else its training); None before any."""
+    ids = {c.id for cs in methods.values() for c in cs.values()}
+    secs = [r.get("cell_seconds") or r.get("train_seconds") for r in store.runs() if r["cell_id"] in ids]
+    secs = [float(x) for x in secs if x]
+    return (sum(secs) / 3600, sum(secs) / len(secs) / 3600) if secs else None
+
+
 def _record(lk: race_mod.Look) -> Dict:
     return {"look": lk.index + 1, "level": lk.alpha, "seeds": lk.seeds, "means": lk.means, "leader": lk.leader,
             "told_apart": lk.told_apart, "decision": lk.decision, "reason": lk.reason, "next_round": lk.next_round,
@@ -80,11 +89,13 @@ def run_race(study: Study, store: Store, pool, todo: List[Cell], on_done: Option
             pool.run([(c, None) for c in batch], on_result)
         values = {m: stored_values(store, study, {s: c for s, c in methods[m].items() if s < n}) for m in active}
         used = sum(1 for cs in methods.values() for c in cs.values() if store.outcome(c.id))
-        lk = race_mod.look(values, active, design, i, used)
+        lk = race_mod.look(values, active, design, i, used, _hours(store, methods))
         history.append(_record(lk))
         store.set_meta("race", {"design": {"start": design.start, "max": design.max, "step": design.step,
                                            "alpha": design.alpha, "spending": design.spending,
-                                           "budget_runs": design.budget_runs},
+                                           "budget_runs": design.budget_runs,
+                                           **({design.budget_unit: design.budget_hours}
+                                              if design.budget_hours is not None else {})},
                                 "looks": history, "runs": used})
         say(f"race look {i + 1} ({n} seeds): {lk.decision}" + (f": {lk.reason}" if lk.reason else
             f"; {', '.join(lk.next_round)} get more seeds" + (f", {', '.join(lk.told_apart)} told apart"
