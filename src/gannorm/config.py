@@ -28,6 +28,12 @@ from .utils.io import atomic_write_text
 from .utils.safe_yaml import safe_load
 
 
+#: the feature extractor of the sample-quality metrics unless one is named (offline, any image size)
+DEFAULT_EXTRACTOR = "efficientnet_lite0"
+#: generated images of ``gannorm eval``'s sample-quality metrics unless told (FID: 10k+ by convention)
+EVAL_N_GEN = 10_000
+
+
 @dataclass
 class DataConfig:
     name: str = "fashion_mnist_small"  # a DATASETS registry name
@@ -127,7 +133,7 @@ class EvalConfig:
     # registration (``gannorm eval --help`` lists them); only those that differ need be given
     metric_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     metrics_interval: int = 0  # compute eval.metrics every N iterations (and at the end); 0 = off
-    extractor: str = "efficientnet_lite0"  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
+    extractor: str = DEFAULT_EXTRACTOR  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
     metrics_n: int = 2000  # generated images per evaluation, and at most as many real ones
     metrics_real_split: str = "train"  # real images: train, test (the held-out final test set), validation or all
 

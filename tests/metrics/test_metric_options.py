@@ -123,3 +123,19 @@ def test_final_test_keys_name_non_default_options_and_old_specs_keep_their_keys(
         parse({"metrics": ["kid"], "metric_options": {"kid": {"subset": 3}}})
     with pytest.raises(GannormError, match=r"final_test.metric_options.kid: kid is not among the metrics"):
         parse({"metrics": ["fid"], "metric_options": {"kid": {"subsets": 3}}})
+
+
+def test_training_computes_eval_metrics_with_eval_metric_options(tmp_path, monkeypatch):
+    """``eval.metric_options`` reach the periodic evaluation: the records in the run's jsonl."""
+    import json
+
+    from gannorm.evaluation import make_trainer
+
+    monkeypatch.setenv("GANNORM_CACHE", str(tmp_path / "cache"))
+    cfg = config_mod.load(None, ["model.base_features=8", "model.z_dim=16", "train.batch_size=8", "train.iterations=1",
+                                 "eval.test_interval=0", "train.sample_every=0", "train.n_samples=4", "train.device=cpu",
+                                 "eval.metrics=[kid]", "eval.metric_options.kid={subsets: 2, subset_size: 3}",
+                                 "eval.metrics_interval=1", "eval.metrics_n=6", f"eval.extractor={EXT}"])
+    make_trainer(cfg, tmp_path / "run", quiet=True).train()
+    rec, = [json.loads(l) for l in (tmp_path / "run" / "eval" / "fidelity-training.jsonl").read_text().splitlines()]
+    assert rec["options"] == {"subsets": 2, "subset_size": 3} and (rec["kid_subsets"], rec["kid_subset_size"]) == (2, 3)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ..config import REAL_SPLITS
+from ..config import DEFAULT_EXTRACTOR, EVAL_N_GEN, REAL_SPLITS
 from ..errors import GannormError
 from . import checkpoint_option, cli, device_option, echo_err, progress_option
 
@@ -64,11 +64,11 @@ class _MetricFlagsCommand(click.Command):
 @click.option("--plot", is_flag=True, help="--recon: write the per-step curve and a grid of (real, reconstruction) pairs.")
 @click.option("--restarts", type=int, default=0, show_default=True,
               help="--recon: extra random starts per image, best kept (not the paper's protocol; for multimodal G).")
-@click.option("--extractor", default="efficientnet_lite0", show_default=True,
+@click.option("--extractor", default=DEFAULT_EXTRACTOR, show_default=True,
               help="Features for the sample-quality metrics: efficientnet_lite0[:SIZE] (offline), inception (the FID "
                    "network, weights downloaded once) or inception:PATH (a local pt_inception-2015-12-05 file), "
                    "domain:PATH (gannorm features train).")
-@click.option("--n-gen", type=int, default=10_000, show_default=True, help="Generated images (FID: 10k+ by convention).")
+@click.option("--n-gen", type=int, default=EVAL_N_GEN, show_default=True, help="Generated images (FID: 10k+ by convention).")
 @click.option("--n-real", type=int, default=None, help="Real images (default: all of --real-split).")
 @click.option("--real-split", type=click.Choice(REAL_SPLITS), default="train", show_default=True,
               help="Real images: the training split, the held-out final test split, or all.")

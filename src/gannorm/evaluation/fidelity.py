@@ -12,7 +12,7 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import torch
 
-from ..config import options_dict
+from ..config import DEFAULT_EXTRACTOR, EVAL_N_GEN, options_dict
 from ..registry import METRICS
 from ..metrics.evaluate import check_settings, evaluate_generator, format_record
 from ..metrics.extractors import build_extractor
@@ -26,7 +26,7 @@ from .results import result_path, slug
 
 
 def evaluate_run(run_dir, *, metrics: Sequence[str], options: Optional[Mapping[str, Any]] = None,
-                 checkpoint: str = DEFAULT_CHECKPOINT, extractor: str = "efficientnet_lite0", n_gen: int = 10_000,
+                 checkpoint: str = DEFAULT_CHECKPOINT, extractor: str = DEFAULT_EXTRACTOR, n_gen: int = EVAL_N_GEN,
                  n_real: Optional[int] = None, real_split: str = "train", seed: int = 0, batch_size: int = 64,
                  use_cache: bool = True, progress: ProgressArg = False, ema: bool = True,
                  device: Optional[torch.device] = None, data_root: Optional[str] = None,

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from ..config import check_metric_name, metric_options, options_dict
+from ..config import DEFAULT_EXTRACTOR, EVAL_N_GEN, check_metric_name, metric_options, options_dict
 from ..errors import GannormError
 from ..registry import METRICS
 from ..utils.progress import ProgressArg
@@ -42,7 +42,7 @@ def cifar_jpeg_caveat(*texts: Optional[str]) -> Optional[str]:
 
 def evaluate_generator(generator: torch.nn.Module, real_images: np.ndarray, *, metrics: Sequence[str],
                        options: Optional[Mapping[str, Any]] = None,
-                       extractor: str | FeatureExtractor = "efficientnet_lite0", n_gen: int = 10_000,
+                       extractor: str | FeatureExtractor = DEFAULT_EXTRACTOR, n_gen: int = EVAL_N_GEN,
                        dataset: str = "", real_split: str = "", seed: int = 0, batch_size: int = 64,
                        device: Optional[torch.device] = None, use_cache: bool = True,
                        progress: ProgressArg = False) -> List[Dict]:

@@ -25,7 +25,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..config import EvalConfig, changed_options, metric_options
+from ..config import DEFAULT_EXTRACTOR, EvalConfig, changed_options, metric_options
 from ..errors import GannormError
 from ..metrics.extractors import validate_spec
 from ..registry import EXTRACTORS
@@ -47,7 +47,7 @@ class FinalTestSpec:
     metrics: Tuple[str, ...] = ()
     #: per metric, the options that differ from its registered defaults (validated by ``parse``)
     metric_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-    extractor: str = "efficientnet_lite0"
+    extractor: str = DEFAULT_EXTRACTOR
     n_gen: int = 2000
     n_real: Optional[int] = None
 
