@@ -19,7 +19,7 @@ def _metric_names():
 
     def text(n):
         opts = describe_options(n) if METRICS.attr(n, "kind") == "features" else ""
-        return METRICS.help(n) + (f" Options (--metric-opt {n}.NAME=VALUE): {opts}." if opts else "")
+        return METRICS.help(n).rstrip(".") + (f". Options (--metric-opt {n}.NAME=VALUE): {opts}." if opts else "")
 
     return [(n, METRICS.attr(n, "flag"), text(n)) for n in METRICS.names() if METRICS.attr(n, "flag")]
 
