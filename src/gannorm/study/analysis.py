@@ -93,9 +93,7 @@ class StudyResults:
             return max(cands, key=lambda r: (r["steps"] or 0, r["images"] or 0), default=None)
         if not self.spec:
             return None
-        return next((r for r in rows.values() if r["kind"] == "quality" and r["metric"] == metric
-                     and r["checkpoint"] == checkpoint and r["extractor"] == self.spec.extractor
-                     and r["n_gen"] == self.spec.n_gen), None)
+        return rows.get(self.spec.quality_key(checkpoint, metric))  # its key names every setting, options too
 
     def values(self, runs: List[Dict], checkpoint: str, metric: str = "recon") -> Dict[str, float]:
         """{seed: value} over the finished runs that have the result."""

@@ -89,7 +89,7 @@ class Study:
         tune-confirm study, which are judged on their running (validation) score and whose
         final test would be paid for and never read (the verdict uses the confirm runs)."""
         if self.strategy == "tune-confirm" and cell.labels.get("phase") != "confirm":
-            return dataclasses.replace(self.final_test, checkpoints=(), metrics=())
+            return dataclasses.replace(self.final_test, checkpoints=(), metrics=(), metric_options={})
         return self.final_test
 
     @property

@@ -34,9 +34,13 @@ from ..utils.images import seeded_subset
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
 
 
-def quality_label(metric: str) -> str:
-    """A metric's column label, as its registration gives it (``fid`` -> FID, ``dc`` -> density)."""
-    return str(METRICS.attr(metric, "label") or METRICS.attr(metric, "key", metric))
+def quality_label(metric: str, spec=None) -> str:
+    """A metric's column label, as its registration gives it (``fid`` -> FID, ``dc`` -> density),
+    with its unit and the options of ``spec`` (a final test) that differ from the defaults."""
+    label = str(METRICS.attr(metric, "label") or METRICS.attr(metric, "key", metric))
+    unit = METRICS.attr(metric, "unit")
+    opts = spec.options_text(metric) if spec is not None else ""
+    return label + (f" [{unit}]" if unit else "") + (f" ({opts})" if opts else "")
 e = html.escape
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1240px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -218,7 +222,7 @@ class Page:
                 f"{', '.join(map(str, steps)) or '?'} z-steps (RMSProp from z = 0, Xiang & Li 2017); checkpoints: "
                 f"{', '.join(self.ckpts)}")
         if spec and spec.metrics:
-            text += (f"; sample quality: {', '.join(quality_label(m) for m in spec.metrics)} with extractor "
+            text += (f"; sample quality: {', '.join(quality_label(m, spec) for m in spec.metrics)} with extractor "
                      f"{spec.extractor}, {spec.n_gen} generated vs {spec.n_real or 'all'} real training images")
         return text
 
@@ -235,7 +239,7 @@ class Page:
                 v = self.verdicts[(panel, c)]
                 h.append(f"<h4>checkpoint: {e(c)}{' (the authors’ protocol: lowest running error)' if c == 'best' else ''}"
                          f"</h4>")
-                qh = "".join(f"<th>{quality_label(m)} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
+                qh = "".join(f"<th>{e(quality_label(m, st.spec))} ({e(st.spec.extractor)}, {st.spec.n_gen} gen.)</th>"
                              for m in quality)
                 h.append("<table><tr><th class='l'>method</th><th>runs done / total</th><th>mean ± std</th>"
                          f"<th>95% CI</th>{qh}<th>running test: {A.RUNNING_FIGURE[c]}</th>"
