@@ -2,7 +2,7 @@
 
 Both sides use the same feature extractor (gannorm's, registered in torch-fidelity), the same
 generator and the same real images; the baseline is ``torch_fidelity.calculate_metrics`` with
-its defaults (batch 64, DataLoader workers, no cache) except ``kid_subset_size``, lowered to N
+its defaults (batch 64, DataLoader workers, no cache) except KID's ``subset_size``, lowered to N
 because its default of 1000 fails for N < 1000. Timed per side: N real images, N generated
 images, the metrics, the total; and gannorm's second evaluation, whose real statistics come
 from the reference cache. FID is usually reported on 10k vs 10k images: the last lines extrapolate
@@ -94,11 +94,11 @@ def main():
         t_gen = time.perf_counter() - t
         t = time.perf_counter()
         ours = evaluate_generator(g, real, metrics=metrics, extractor=ext, n_gen=n, dataset=data.description,
-                                  real_split="bench", batch_size=args.batch_size, kid_subset_size=n)
+                                  real_split="bench", batch_size=args.batch_size, options={"kid": {"subset_size": n}})
         t_ours = time.perf_counter() - t
         t = time.perf_counter()
         again = evaluate_generator(g, real, metrics=metrics, extractor=ext, n_gen=n, dataset=data.description,
-                                   real_split="bench", batch_size=args.batch_size, kid_subset_size=n)
+                                   real_split="bench", batch_size=args.batch_size, options={"kid": {"subset_size": n}})
         t_cached = time.perf_counter() - t
         assert again[0]["reference_cached"]
 

@@ -1,24 +1,40 @@
 """A plug-in from outside the package is found through the ``gannorm.plugins`` entry-point group:
 a distribution's metadata put on the path (as ``pip install`` would leave it) with a module that
-registers a metric reaches config validation with no import in user code, ``gannorm list``,
-``gannorm eval``'s flags and an evaluation of a trained run, each in a fresh process."""
+registers a metric with an option reaches config validation with no import in user code,
+``gannorm list``, ``gannorm eval``'s flags and an evaluation of a trained run with the option, and
+a study's final test (its cells are separate processes) and report, each in a fresh process."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 PLUGIN = '''
+from dataclasses import dataclass
+
+from gannorm.errors import GannormError
 from gannorm.metrics.fidelity import feature_metric
 
-@feature_metric("toyplug", help="Toy plug-in: mean generated feature.",
-                fmt=lambda r: f"toyplug {r['value']:.6f}")
-def toyplug(real, gen):
-    return {"toyplug": float(gen.features.mean())}
+
+@dataclass(frozen=True)
+class ToyOptions:
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if self.scale <= 0:
+            raise GannormError(f"toyplug: scale must be > 0, got {self.scale}")
+
+
+@feature_metric("toyplug", help="Toy plug-in: mean generated feature times scale.", options=ToyOptions,
+                fmt=lambda r: f"toyplug {r['value']:.6f}", label="toy mean", unit="au", better="lower")
+def toyplug(real, gen, opts):
+    return {"toyplug": float(gen.features.mean()) * opts.scale, "toyplug_mean": float(gen.features.mean())}
 '''
 
 
@@ -44,9 +60,17 @@ def run(env, *args, timeout=300):
 
 def test_config_validation_sees_it_without_an_import(env):
     out = run(env, "-c", "from gannorm import config\n"
-                         "c = config.load(None, ['eval.metrics=[toyplug]', 'model.g_norm=weight'])\n"
-                         "print(c.eval.metrics, c.model.g_norm)")
-    assert "toyplug" in out and "weight" in out
+                         "from gannorm.errors import GannormError\n"
+                         "c = config.load(None, ['eval.metrics=[toyplug]', 'model.g_norm=weight',\n"
+                         "                       'eval.metric_options.toyplug.scale=2'])\n"
+                         "print(c.eval.metrics, c.model.g_norm, c.eval.metric_options)\n"
+                         "try:\n"
+                         "    config.load(None, ['eval.metrics=[toyplug]', 'eval.metric_options.toyplug.scael=2'])\n"
+                         "except GannormError as e:\n"
+                         "    print(e)\n")
+    assert "['toyplug'] weight {'toyplug': {'scale': 2}}" in out
+    assert "eval.metric_options.toyplug: metric 'toyplug' has no option 'scael'; valid: scale. " \
+           "Did you mean 'scale'?" in out
 
 
 def test_list_shows_it(env):
@@ -62,10 +86,35 @@ def test_eval_runs_it_on_a_trained_run(env):
         "train.n_samples=4", "train.device=cpu")
     assert "--toyplug" in run(env, "-m", "gannorm", "eval", "--help")
     out = run(env, "-m", "gannorm", "eval", str(rd), "--toyplug", "--extractor", "efficientnet_lite0:32",
-              "--n-gen", "6", "--n-real", "6")
+              "--n-gen", "6", "--n-real", "6", "--metric-opt", "toyplug.scale=3")
     assert "toyplug" in out
     path = out.strip().splitlines()[-1].removeprefix("-> ")
-    assert json.loads(Path(path).read_text())[0]["metric"] == "toyplug"
+    rec = json.loads(Path(path).read_text())[0]
+    assert rec["metric"] == "toyplug" and rec["options"] == {"scale": 3.0}
+    assert rec["value"] == pytest.approx(3 * rec["toyplug_mean"]) and rec["toyplug_mean"] != 0  # the option was used
+
+
+def test_a_study_final_test_computes_it_in_its_cells_and_reports_it(env):
+    """The cells are ``python -m gannorm.study.cell`` processes: they find the plug-in through the
+    entry point alone; its option reaches the figure, the stored key and the report's column."""
+    study = env[1] / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "plug", "diversity_samples": 8, "axes": {"train.seed": [0]},
+        "base": {"model": {"base_features": 8, "z_dim": 16}, "data": {"running_holdout": 8},
+                 "train": {"iterations": 10, "batch_size": 8, "sample_every": 0, "n_samples": 4, "device": "cpu"},
+                 "eval": {"test_interval": 5, "test_steps": 2}},
+        "final_test": {"steps": 2, "images": 4, "ladder": [1], "metrics": ["toyplug"],
+                       "metric_options": {"toyplug": {"scale": 2}}, "extractor": "efficientnet_lite0:32",
+                       "n_gen": 6, "n_real": 6}}))
+    out = env[1] / "study-out"
+    run(env, "-m", "gannorm", "study", str(study), "--out", str(out), "--threads", "1", timeout=600)
+    db = sqlite3.connect(out / "study.db")
+    rows = db.execute("SELECT key, value, record FROM finals WHERE kind = 'quality'").fetchall()
+    assert [k for k, _, _ in rows] == ["toyplug|best|efficientnet_lite0:32|gen=6|real=6|scale=2.0"]
+    rec = json.loads(rows[0][2])
+    assert rows[0][1] == pytest.approx(2 * rec["toyplug_mean"]) and rec["options"] == {"scale": 2.0}
+    page = (out / "report" / "index.html").read_text()
+    assert "<th>toy mean [au] (scale=2.0) (efficientnet_lite0:32, 6 gen.)</th>" in page
 
 
 def test_a_broken_plugin_is_one_line(env, tmp_path):

@@ -4,6 +4,7 @@ and trained for 2 iterations by the ordinary Trainer; a toy metric is registered
 Their attributes change behaviour where the package asks for them."""
 import json
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from gannorm import config
 from gannorm.data import ImageData
 from gannorm.errors import GannormError
 from gannorm.hooks import CompatibilityWarning, Hooks, Setup
-from gannorm.metrics.fidelity import feature_metric
+from gannorm.metrics.fidelity import FeatureSet, compute, feature_metric
 from gannorm.losses.base import AdversarialLoss
 from gannorm.nn import Norm
 from gannorm.registry import DATASETS, LOSSES, METRICS, NORMS, TRICKS
@@ -82,6 +83,16 @@ def toy_data(root=None, n: int = 48):
     return ImageData(images, np.arange(n) % 2, ["a", "b"], f"toy data ({n} random images)")
 
 
+@dataclass(frozen=True)
+class ToyMetricOptions:
+    """The toy metric's options: the norm of the distance."""
+    p: float = 2.0
+
+    def __post_init__(self):
+        if self.p < 1:
+            raise GannormError(f"p must be >= 1 for a norm, got {self.p}")
+
+
 @pytest.fixture
 def toys():
     """Register the toys for one test, as a plug-in module would at import; then remove them."""
@@ -89,8 +100,9 @@ def toys():
     LOSSES.register("toy_loss", help="least squares on logits")(ToyLoss)
     TRICKS.register("toy_trick", help="penalise D's real outputs", phase="d")(ToyTrick)
     DATASETS.register("toy_data", help="random images")(toy_data)
-    feature_metric("toy_metric", help="distance of feature means", fmt=lambda r: f"toy {r['value']:.3f}")(
-        lambda real, gen: {"toy_metric": float((real.features.mean(0) - gen.features.mean(0)).norm())})
+    feature_metric("toy_metric", help="distance of feature means", fmt=lambda r: f"toy {r['value']:.3f}",
+                   options=ToyMetricOptions, label="toy distance", better="lower")(
+        lambda real, gen, opts: {"toy_metric": float((real.features.mean(0) - gen.features.mean(0)).norm(p=opts.p))})
     CALLS.clear()
     yield
     for reg, name in ((NORMS, "toy_norm"), (LOSSES, "toy_loss"), (TRICKS, "toy_trick"),
@@ -139,6 +151,16 @@ def test_toy_metric_is_registered_and_validated(toys):
     assert "toy_metric" in METRICS and "toy_metric" in METRICS.names()
     assert config.load(None, ["eval.metrics=[toy_metric]"]).eval.metrics == ["toy_metric"]
     assert METRICS.attr("toy_metric", "flag") == "--toy_metric" and METRICS.attr("toy_metric", "key") == "toy_metric"
+    cfg = config.load(None, ["eval.metrics=[toy_metric]", "eval.metric_options.toy_metric.p=1"])
+    opts = config.metric_options(cfg.eval.metrics, cfg.eval.metric_options, "eval")["toy_metric"]
+    assert opts == ToyMetricOptions(p=1.0)
+    real, gen = torch.randn(5, 3), torch.randn(6, 3)
+    out = compute("toy_metric", FeatureSet(features=real), FeatureSet(features=gen), opts)
+    assert out["toy_metric"] == pytest.approx(float((real.mean(0) - gen.mean(0)).abs().sum()))  # p = 1: L1
+    with pytest.raises(GannormError, match="metric 'toy_metric' has no option 'q'; valid: p"):
+        config.load(None, ["eval.metrics=[toy_metric]", "eval.metric_options.toy_metric.q=1"])
+    with pytest.raises(GannormError, match="eval.metric_options.toy_metric: p must be >= 1"):
+        config.load(None, ["eval.metrics=[toy_metric]", "eval.metric_options.toy_metric.p=0.5"])
 
 
 def test_attributes_of_toys_change_behaviour(toys):

@@ -28,6 +28,12 @@ from .utils.io import atomic_write_text
 from .utils.safe_yaml import safe_load
 
 
+#: the feature extractor of the sample-quality metrics unless one is named (offline, any image size)
+DEFAULT_EXTRACTOR = "efficientnet_lite0"
+#: generated images of ``gannorm eval``'s sample-quality metrics unless told (FID: 10k+ by convention)
+EVAL_N_GEN = 10_000
+
+
 @dataclass
 class DataConfig:
     name: str = "fashion_mnist_small"  # a DATASETS registry name
@@ -123,8 +129,11 @@ class EvalConfig:
     test_lr: float = 0.01
     final_steps: int = 2000  # steps of the final test (gannorm eval --recon); why 2000: benchmarks/recon_steps.py
     metrics: List[str] = field(default_factory=list)  # sample-quality metrics during training: fid, kid, is, pr, dc
+    # options of eval.metrics, per metric: {kid: {subset_size: 100}}; the defaults are the metric's
+    # registration (``gannorm eval --help`` lists them); only those that differ need be given
+    metric_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     metrics_interval: int = 0  # compute eval.metrics every N iterations (and at the end); 0 = off
-    extractor: str = "efficientnet_lite0"  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
+    extractor: str = DEFAULT_EXTRACTOR  # their features: efficientnet_lite0[:SIZE], inception:PATH, domain:PATH
     metrics_n: int = 2000  # generated images per evaluation, and at most as many real ones
     metrics_real_split: str = "train"  # real images: train, test (the held-out final test set), validation or all
 
@@ -534,15 +543,14 @@ def _validate_health(tc: TrainConfig) -> None:
 
 
 def _validate_eval(ev: EvalConfig) -> None:
-    """The eval.metrics* fields: names against the METRICS and EXTRACTORS registries."""
-    sample_quality = METRICS.having("kind", "features")  # computed on extractor features
+    """The eval.metrics* fields: names against the METRICS and EXTRACTORS registries, options
+    against each metric's registered options."""
+    opts = metric_options(ev.metrics, ev.metric_options, "eval")
     for m in ev.metrics:
-        if m not in sample_quality:
-            raise GannormError(f"eval.metrics: unknown sample-quality metric {m!r}; valid: {', '.join(sample_quality)}")
         check = METRICS.attr(m, "check")  # the same minimums as gannorm eval, before training rather than after
         if check is not None:
             check(ev.metrics_n if METRICS.attr(m, "needs_real", True) else None, ev.metrics_n,
-                  {"n_gen": ev.metrics_n, "kid_subsets": 100, "kid_subset_size": 1000, "seed": 0,
+                  {"n_gen": ev.metrics_n, "options": opts[m],
                    "generated_option": "eval.metrics_n", "real_option": "eval.metrics_n"})
     try:
         EXTRACTORS.get(str(ev.extractor).partition(":")[0])  # the name only: no weights are loaded
@@ -552,3 +560,90 @@ def _validate_eval(ev: EvalConfig) -> None:
     if ev.metrics_interval < 0 or ev.metrics_n < 2:
         raise GannormError(f"eval.metrics_interval must be >= 0 and eval.metrics_n >= 2, got "
                            f"{ev.metrics_interval} and {ev.metrics_n}")
+
+
+# ----------------------------------------------------------------------------- metric options
+
+def sample_quality_metrics() -> List[str]:
+    """The registered metrics computed on extractor features (FID, KID, ... and plug-ins)."""
+    return METRICS.having("kind", "features")
+
+
+def check_metric_name(name: Any, where: str) -> str:
+    """``name`` if a sample-quality metric is registered under it, else a one-line error with the
+    valid names and a guess."""
+    valid = sample_quality_metrics()
+    if name not in valid:
+        close = difflib.get_close_matches(str(name), valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise GannormError(f"{where}: unknown sample-quality metric {name!r}; valid: {', '.join(valid)}.{hint}")
+    return name
+
+
+def options_object(cls: type, given: Any, where: str, owner: str) -> Any:
+    """``cls`` (an options dataclass: its fields are the options, their defaults the defaults)
+    made from the mapping ``given``: an unknown option fails with the valid ones and a guess, a
+    value of the wrong type in one line naming ``where``; the dataclass's own ``__post_init__``
+    checks ranges (raising ``GannormError``)."""
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise GannormError(f"{where}: expected options like {{key: value}}, got {given!r}")
+    names, hints, kwargs = [f.name for f in fields(cls)], _hints(cls), {}
+    for key, value in given.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            takes = f"valid: {', '.join(names)}" if names else "it takes none"
+            raise GannormError(f"{where}: {owner} has no option {key!r}; {takes}.{hint}")
+        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
+    try:
+        return cls(**kwargs)
+    except GannormError as e:
+        raise GannormError(f"{where}: {e}") from None
+
+
+def metric_options(metrics: List[str], given: Any, where: str = "eval",
+                   options_where: Optional[str] = None) -> Dict[str, Any]:
+    """One validated options object per metric of ``metrics`` (None for a metric that declares
+    no options), from ``given`` = ``{metric: {option: value}}``; the defaults are those of the
+    metric's registered ``options`` dataclass. ``where`` names the settings in errors (``eval``
+    for ``eval.metrics``); ``options_where`` the options of one metric, with ``{m}`` for its
+    name (default ``<where>.metric_options.{m}``)."""
+    opt_where = options_where or f"{where}.metric_options.{{m}}"
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        raise GannormError(f"{opt_where.format(m='<metric>')}: expected {{metric: {{option: value}}}}, got {given!r}")
+    for m in metrics:
+        check_metric_name(m, f"{where}.metrics" if where != "" else "metrics")
+    for m in given:
+        check_metric_name(m, opt_where.format(m=m))
+        if m not in metrics:
+            raise GannormError(f"{opt_where.format(m=m)}: {m} is not among the metrics computed "
+                               f"({', '.join(metrics) or 'none'}); add it there or drop its options")
+    out = {}
+    for m in metrics:
+        cls, opts = METRICS.attr(m, "options"), given.get(m) or {}
+        if cls is None:
+            if opts:
+                raise GannormError(f"{opt_where.format(m=m)}: metric {m!r} has no options, got "
+                                   f"{', '.join(map(str, opts)) if isinstance(opts, dict) else repr(opts)}")
+            out[m] = None
+        else:
+            out[m] = options_object(cls, opts, opt_where.format(m=m), f"metric {m!r}")
+    return out
+
+
+def changed_options(options: Any) -> Dict[str, Any]:
+    """The fields of an options dataclass that differ from their defaults (what a result key
+    must name so that a changed option is not mistaken for the default)."""
+    if options is None:
+        return {}
+    default = type(options)()
+    return {f.name: getattr(options, f.name) for f in fields(options)
+            if getattr(options, f.name) != getattr(default, f.name)}
+
+
+def options_dict(options: Any) -> Dict[str, Any]:
+    """Every option of an options dataclass, as a plain dict ({} for None)."""
+    return {} if options is None else dataclasses.asdict(options)

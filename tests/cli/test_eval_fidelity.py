@@ -47,6 +47,28 @@ def test_eval_fid_kid_records_every_provenance_field_and_caches_the_reference(ti
     assert Path(fid["reference_cache"]).is_file()
 
 
+def test_eval_metric_options_reach_the_figure_and_the_file_name(tiny_run):
+    """``--metric-opt kid.subsets=3`` and the older ``--kid-subset-size`` reach KID; a changed
+    option writes another file; a bad one is a one-line error before anything is read."""
+    base = ["--kid", "--extractor", "efficientnet_lite0:32", "--n-gen", "40", "--n-real", "40"]
+    r = _eval(tiny_run, *base, "--metric-opt", "kid.subsets=3", "--kid-subset-size", "20")
+    assert r.exit_code == 0, r.output
+    assert "KID " in r.output and "(3 subsets of 20)" in r.output
+    rec, = json.loads(Path(r.output.strip().splitlines()[-1].removeprefix("-> ")).read_text())
+    assert rec["options"] == {"subsets": 3, "subset_size": 20}
+    r2 = _eval(tiny_run, *base, "--metric-opt", "kid.subsets=4", "--metric-opt", "kid.subset_size=20")
+    assert r2.exit_code == 0 and "(4 subsets of 20)" in r2.output
+    assert r2.output.strip().splitlines()[-1] != r.output.strip().splitlines()[-1]
+    for bad, msg in ((["--metric-opt", "kid.subset_sise=3"], "Did you mean 'subset_size'"),
+                     (["--metric-opt", "kid.subsets=x"], "--metric-opt kid.subsets: expected an integer"),
+                     (["--metric-opt", "fid.k=3"], "fid is not among the metrics computed (kid)"),
+                     (["--metric-opt", "kid=3"], "is not METRIC.OPTION=VALUE")):
+        r = _eval(tiny_run, *base, *bad)
+        assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, r.output
+    helptext = " ".join(CliRunner().invoke(cli, ["eval", "--help"]).output.split())
+    assert "Options (--metric-opt kid.NAME=VALUE): subsets=100, subset_size=1000." in helptext
+
+
 def test_eval_bad_extractor_and_nothing_to_do_are_one_line_errors(tiny_run):
     """Reference: the project's CLI rule - user errors print one line and exit 2."""
     r = _eval(tiny_run, "--fid", "--extractor", "inceptoin", "--n-gen", "10")

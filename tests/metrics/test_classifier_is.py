@@ -14,7 +14,7 @@ from gannorm.metrics import extractors
 from gannorm.metrics.domain_classifier import accuracy, load_domain_classifier
 from gannorm.metrics.extractors import FASHION_MNIST_CNN, build_extractor
 from gannorm.metrics.features import extract_images
-from gannorm.metrics.fidelity import FeatureSet, inception_score_ratio
+from gannorm.metrics.fidelity import FeatureSet, ISOptions, inception_score_ratio
 
 
 def _is_reference(logits: np.ndarray, splits: int) -> float:
@@ -34,7 +34,7 @@ def test_is_ratio_matches_a_from_scratch_inception_score():
     g = torch.Generator().manual_seed(0)
     real = torch.randn(200, 10, generator=g, dtype=torch.float64) * 4
     gen = torch.randn(200, 10, generator=g, dtype=torch.float64)
-    r = inception_score_ratio(FeatureSet(logits=real), FeatureSet(logits=gen), splits=10, shuffle=False)
+    r = inception_score_ratio(FeatureSet(logits=real), FeatureSet(logits=gen), ISOptions(splits=10, shuffle=False))
     ref_g, ref_r = _is_reference(gen.numpy(), 10), _is_reference(real.numpy(), 10)
     assert r["is"] == pytest.approx(ref_g, rel=1e-4) and r["is_real"] == pytest.approx(ref_r, rel=1e-4)
     assert r["is_ratio"] == pytest.approx(ref_g / ref_r, rel=1e-4)

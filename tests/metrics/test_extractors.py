@@ -129,7 +129,7 @@ def test_our_pipeline_agrees_with_torch_fidelity_calculate_metrics(tmp_path, mon
     from gannorm.metrics.domain_classifier import DomainCNN, save_domain_classifier
     from gannorm.metrics.extractors import register_with_torch_fidelity
     from gannorm.metrics.features import extract_images
-    from gannorm.metrics.fidelity import FeatureSet
+    from gannorm.metrics.fidelity import FeatureSet, ISOptions, KIDOptions, KNNOptions, compute
     from gannorm.metrics.refstats import reference_features
     from gannorm.registry import METRICS
 
@@ -145,8 +145,8 @@ def test_our_pipeline_agrees_with_torch_fidelity_calculate_metrics(tmp_path, mon
     assert not cached and cached2 and np.array_equal(real.sigma, real2.sigma)
     gf, gl = extract_images(ext, gen_imgs, batch_size=50)
     gen = FeatureSet(features=gf, logits=gl)
-    ours = {**METRICS.get("fid")(real2, gen), **METRICS.get("kid")(real2, gen, subsets=5, subset_size=200),
-            **METRICS.get("is")(None, gen), **METRICS.get("pr")(real2, gen)}
+    ours = {**compute("fid", real2, gen), **compute("kid", real2, gen, KIDOptions(subsets=5, subset_size=200)),
+            **compute("is", None, gen, ISOptions()), **compute("pr", real2, gen, KNNOptions())}
     ref = torch_fidelity.calculate_metrics(
         input1=_Images(gen_imgs), input2=_Images(real_imgs), cuda=False, fid=True, kid=True, isc=True, prc=True,
         kid_subsets=5, kid_subset_size=200, feature_extractor=register_with_torch_fidelity(ext), batch_size=50,

@@ -7,7 +7,7 @@ import torch
 
 from gannorm.errors import GannormError
 from gannorm.metrics.fidelity import (FeatureSet, FidelityWarning, fid, fid_from_stats, inception_score_from_logits,
-                                      kid_from_features, precision_recall_from_features)
+                                      ISOptions, compute, kid_from_features, precision_recall_from_features)
 from gannorm.registry import METRICS
 
 
@@ -146,7 +146,7 @@ def test_bad_feature_inputs_are_user_errors():
     with pytest.raises(GannormError, match="NaN"):
         fid(FeatureSet(features=torch.full((10, 3), float("nan"))), FeatureSet(features=torch.randn(10, 3)))
     with pytest.raises(GannormError, match="class logits"):
-        METRICS.get("is")(None, FeatureSet(features=torch.randn(10, 3)))
+        compute("is", None, FeatureSet(features=torch.randn(10, 3)), ISOptions())
 
 
 def test_inception_score_with_fewer_images_than_splits_is_an_error():

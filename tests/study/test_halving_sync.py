@@ -348,3 +348,43 @@ def test_direction_comes_from_the_metric_registrations():
     assert direction("no_such_value") is None
     for m in METRICS.names():  # every built-in metric says which way is better, and has a label
         assert METRICS.attr(m, "better") in ("lower", "higher") and METRICS.attr(m, "label")
+
+
+def _drawn(tmp_path, halving_spec, methods=("a", "b", "c")):
+    p = tmp_path / "drawn.yaml"
+    p.write_text(yaml.safe_dump({"name": "h", "base": TINY,
+                                 "axes": {"norm": {m: {"train.seed": 0} for m in methods}},
+                                 "sample": {"draws": 4, "seed": 0, "space": {"optim.g_lr": {"loguniform": [1e-5, 1e-3]}}},
+                                 "strategy": "halving", "halving": halving_spec}))
+    return load_study(p)
+
+
+def test_drawn_settings_are_halved_within_each_method(tmp_path):
+    """With a sample section each method halves its own draws (bracket: method, the default), so
+    every method keeps the same number of draws at every rung: checked by hand per method."""
+    study = _drawn(tmp_path, {"first_rung": 10, "keep": 0.5})
+    assert make_plan(study, study.cells).bracket == "method"
+    values = _planted(study)
+    decisions, status = _drive(tmp_path, study, FakePool(values), "drawn")
+    for m in ("a", "b", "c"):
+        ids = [f"draw=d{d},norm={m}" for d in range(4)]
+        first = sorted(ids, key=lambda c: values[c][10])[:2]
+        second = sorted(first, key=lambda c: values[c][20])[:1]
+        assert {c for it, c, _, d in decisions if it == 10 and d == "continued" and c in ids} == set(first)
+        assert {c for it, c, _, d in decisions if it == 40 and c in ids} == set(second)
+        assert sum(status[c] == ("done", None) for c in ids) == 1
+    everyone = _drive(tmp_path, _drawn(tmp_path, {"first_rung": 10, "keep": 0.5, "bracket": "all"}),
+                      FakePool(values), "all")[0]
+    assert len([1 for it, *_ in everyone if it == 40]) == 3  # one bracket of 12: 6, then 3 finish
+
+
+@pytest.mark.parametrize("spec, base_axes, message", [
+    ({"bracket": "seed"}, False, "bracket must be method or all"),
+    ({"bracket": "method"}, True, "needs a sample section"),
+    ({"bracket": "method", "scheduler": "asha"}, False, "needs scheduler: sync"),
+])
+def test_bad_brackets_fail_before_anything_runs(tmp_path, spec, base_axes, message):
+    study = _study(tmp_path, ["a", "b"], halving_spec={"first_rung": 10, "keep": 0.5, **spec}) if base_axes \
+        else _drawn(tmp_path, {"first_rung": 10, "keep": 0.5, **spec})
+    with pytest.raises(GannormError, match=message):
+        make_plan(study, study.cells)

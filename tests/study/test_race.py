@@ -113,6 +113,18 @@ def test_budget_and_futility():
     assert flat.decision == "futile" and "would need about" in flat.looks[-1].reason
 
 
+def test_a_budget_in_hours_stops_before_the_round_that_would_pass_it():
+    """Two methods not told apart at the first look (3 seeds): the next round is 2 seeds x 2
+    methods; at 0.5 hours a run that is 2 hours, so 3 hours used + 2 passes 4.5 but not 5."""
+    design = R.parse({"start": 3, "max": 9, "step": 2}, None, {"cpu_hours": 4.5})
+    close = {"a": {0: 0.10, 1: 0.20, 2: 0.30}, "b": {0: 0.11, 1: 0.19, 2: 0.31}}
+    lk = R.look(close, ["a", "b"], design, 0, 6, hours=(3.0, 0.5))
+    assert lk.decision == "budget" and "budget.cpu_hours=4.5" in lk.reason and "3 hours used" in lk.reason
+    roomy = R.parse({"start": 3, "max": 9, "step": 2}, None, {"gpu_hours": 5})
+    assert R.look(close, ["a", "b"], roomy, 0, 6, hours=(3.0, 0.5)).decision == "continue"
+    assert R.look(close, ["a", "b"], design, 0, 6, hours=None).decision == "continue"  # no cost known yet
+
+
 @pytest.mark.parametrize("seeds, race, budget, message", [
     ({"start": 1, "max": 5}, None, None, "at least 2"),
     ({"start": 5, "max": 3}, None, None, "below seeds.start"),
@@ -120,7 +132,10 @@ def test_budget_and_futility():
     ({"start": 3, "max": 9, "stpe": 2}, None, None, "unknown key"),
     ({"start": 3, "max": 9}, {"spending": "haybittle"}, None, "must be one of"),
     ({"start": 3, "max": 9}, {"alpha": 1.5}, None, r"in \(0, 1\)"),
-    ({"start": 3, "max": 9}, None, {"gpu_hours": 2}, "unknown key"),
+    ({"start": 3, "max": 9}, None, {"tpu_hours": 2}, "unknown key"),
+    ({"start": 3, "max": 9}, None, {"gpu_hours": 2, "cpu_hours": 1}, "not both"),
+    ({"start": 3, "max": 9}, None, {"cpu_hours": 0}, "hours > 0"),
+    ({"start": 3, "max": 9}, None, {"cpu_hours": "two"}, "hours > 0"),
 ])
 def test_bad_input_is_one_line(seeds, race, budget, message):
     with pytest.raises(GannormError, match=message) as e:

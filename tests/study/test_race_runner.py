@@ -104,3 +104,79 @@ def test_a_study_with_its_own_seed_axis_is_refused(tmp_path):
         "    bad: {g_norm: batch, d_norm: batch}", "    bad: {g_norm: batch, d_norm: batch}\n  train.seed: [0, 1]"))
     with pytest.raises(GannormError, match="makes the seed axis itself"):
         load_study(p)
+
+
+TUNED = STUDY.replace("{extra}", "sample:\n  draws: 3\n  seed: 0\n  space: {{optim.g_lr: {{loguniform: [1.0e-5, 1.0e-3]}}}}\n"
+                      "strategy: tune-confirm\nconfirm: {{seeds: {{start: 3, max: 7, step: 2, first: 100}}}}\n{extra}")
+
+
+class TwoPhasePool(PlantedPool):
+    """Tuning draws: a planted validation score (draw d2 best for every method); confirmation
+    cells: the planted final error of PlantedPool, by the rank of the seed from 100. Results go
+    through the runner's own ``on_result``, as the local pool's do."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def run(self, batch, on_result):
+        from gannorm import outcomes
+
+        for cell, _ in batch:
+            self.ran.append(cell.id)
+            m = cell.labels["norm"]
+            if cell.labels.get("phase") != "confirm":
+                v = {"d0": 0.3, "d1": 0.2, "d2": 0.1}[cell.labels["draw"]]
+                on_result(cell, "", outcomes.Outcome(outcomes.DONE), {"iterations": 10, "best_running": v},
+                          [{"iteration": 10, "recon_running": v}])
+                continue
+            s = int(cell.labels["train.seed"]) - 100
+            key = self.study.final_test.recon_keys(cell.config)[0]
+            v = MEANS[m] + self.seed_effect[s] + self.noise[m][s]
+            on_result(cell, "", outcomes.Outcome(outcomes.DONE),
+                      {"iterations": 10, "best_running": v,
+                       "finals": {key: {"kind": "recon", "checkpoint": "best", "checkpoint_used": "best", "steps": 10,
+                                        "n_images": 50, "recon": v, "ladder": {"10": v}, "checkpoint_iteration": 10}}},
+                      [{"iteration": 10, "recon_running": v}])
+
+
+def test_a_raced_confirmation_adds_seeds_only_where_undecided(tmp_path, monkeypatch):
+    """tune-confirm with ``confirm.seeds: {start, max, step, first}``: every method's best draw
+    enters a seeds race from seed 100; the clearly worse method stops at the first look."""
+    from gannorm.study import runner
+
+    p = tmp_path / "s.yaml"
+    p.write_text(TUNED.format(extra=""))
+    s = load_study(p)
+    assert s.race is not None and s.confirm["seeds"] == list(range(100, 107)) and len(s.cells) == 9
+    pools = []
+    monkeypatch.setattr(runner, "LocalPool", lambda study, *a: pools.append(TwoPhasePool(study, None)) or pools[-1])
+    runner.run_study(s, tmp_path / "out", say=lambda _: None)
+    ran = [c for pool in pools for c in pool.ran]
+    assert len([c for c in ran if "phase" not in c]) == 9
+    confirm = [c for c in ran if c.startswith("phase=confirm")]
+    assert all(",draw=d2" in c for c in confirm)  # each method's best draw
+    assert sorted(c for c in confirm if "norm=bad" in c) == [f"phase=confirm,norm=bad,seed={sd},draw=d2"
+                                                              for sd in (100, 101, 102)]
+    store = Store(tmp_path / "out" / "study.db")
+    race = store.meta("race")
+    # a method is named by its labels less seed, draw and phase (store.labels.method_labels)
+    assert race["looks"][0]["seeds"] == {"norm=good": 3, "norm=close": 3, "norm=bad": 3}
+    assert race["runs"] == len(confirm) < 7 * 3
+    store.close()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("seeds: {start: 3, max: 7}", "the seeds race is the confirmation"),
+    ("budget: {runs: 5}", "cannot fit the first round"),
+])
+def test_raced_confirmation_settings_fail_before_anything_runs(tmp_path, extra, message):
+    p = tmp_path / "s.yaml"
+    p.write_text(TUNED.format(extra=extra))
+    with pytest.raises(GannormError, match=message):
+        load_study(p)

@@ -79,7 +79,8 @@ def test_unknown_axis_value_fails_before_any_run(tmp_path):
 def test_unknown_metric_or_extractor_fails_before_any_run_listing_valid_names(tmp_path):
     valid = ", ".join(feature_metrics())  # every registered sample-quality metric, in the registry's order
     assert valid.startswith("dc, fid, is")
-    with pytest.raises(GannormError, match=rf"unknown metric 'fdi'; valid: {valid}$"):
+    with pytest.raises(GannormError, match=rf"final_test.metrics: unknown sample-quality metric 'fdi'; valid: {valid}\. "
+                                           rf"Did you mean 'fid'\?$"):
         load_study(_write(tmp_path, {"d_norm": ["none"]}, final={"metrics": ["fdi"]}))
     with pytest.raises(GannormError, match=r"unknown feature extractor 'effnet'; valid: .*efficientnet_lite0"):
         load_study(_write(tmp_path, {"d_norm": ["none"]}, final={"metrics": ["fid"], "extractor": "effnet"}))

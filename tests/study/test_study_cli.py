@@ -48,3 +48,29 @@ def test_last_iteration_reads_the_last_complete_line(tmp_path):
     assert last_iteration(m) == 0
     m.write_text("".join(json.dumps({"iteration": i, "d_loss": 0.5}) + "\n" for i in range(1, 2000)) + '{"iterat')
     assert last_iteration(m) == 1999  # a line being written is skipped; only the file's tail is read
+
+
+def test_progress_announces_cells_the_study_makes_as_it_goes(tmp_path):
+    """A tune-confirm study's confirmation cells are not in the grid: their config file in
+    configs/ makes the progress print a running line for them and count them."""
+    import time
+    from types import SimpleNamespace
+
+    from gannorm.cli.study_progress import StudyProgress
+
+    runs, configs = tmp_path / "runs", tmp_path / "configs"
+    configs.mkdir()
+    grid = SimpleNamespace(id="draw=d0", config=SimpleNamespace(train=SimpleNamespace(iterations=10)))
+    lines = []
+    with StudyProgress([grid], runs, 1, 1, every=0.05, configs=configs) as progress:
+        progress.write = lines.append
+        (configs / "draw=d0.yaml").write_text("train: {iterations: 10}\n")
+        (configs / "phase=confirm,seed=1.yaml").write_text("train: {iterations: 30}\n")
+        (configs / "phase=confirm,seed=2.yaml").write_text("train: {iterations: 30}\n")  # not started yet
+        (runs / "phase=confirm,seed=1").mkdir(parents=True)
+        (runs / "phase=confirm,seed=1" / "metrics.jsonl").write_text('{"iteration": 5}\n')
+        deadline = time.time() + 10
+        while "phase=confirm,seed=1" not in progress.running and time.time() < deadline:
+            time.sleep(0.05)
+        assert lines == ["running phase=confirm,seed=1"]
+        assert progress.bar.total == 2 and progress.running["phase=confirm,seed=1"].total == 30

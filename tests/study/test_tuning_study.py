@@ -207,3 +207,16 @@ def test_tune_confirm_end_to_end(tmp_path):
     assert any("confirmed with seeds 100, 101" in line for line in lines)
     page = build_report(tmp_path / "out").read_text()
     assert "the verdict above is on the confirmation runs only" in page
+
+
+def test_a_draw_stopped_by_halving_keeps_its_score(tmp_path):
+    """Successive halving over draws stops the worse ones early: they were paid for and scored at
+    their rung, so they count with that score, not as failures (a failed draw counts as the worst)."""
+    st = _store(tmp_path, {"weight": {"d0": 0.10, "d1": 0.30}, "none": {"d0": 0.20, "d1": 0.40}})
+    st.put_run({"cell_id": "draw=d1,norm=weight", "labels": {"draw": "d1", "norm": "weight"}, "status": "stopped",
+                "stopped_by": "selection", "error": "stopped by successive halving at iteration 4",
+                "run_dir": str(tmp_path), "iterations": 4, "best_running": 0.25}, [], {})
+    tun = A.tuning(A.load(st))
+    assert tun.scores[""]["weight"] == {"d0": 0.10, "d1": 0.25}
+    assert tun.curves[""]["weight"].mean[0] == pytest.approx((0.10 + 0.25) / 2)
+    st.close()

@@ -84,7 +84,8 @@ def study(study_file, out_dir, jobs, threads, retry_failed, dry_run, no_report, 
     from ..study.cells import StudyInterrupted
 
     try:
-        with StudyProgress(s.cells, storage_dir(storage, out / "runs"), len(s.cells), skip) as progress:
+        with StudyProgress(s.cells, storage_dir(storage, out / "runs"), len(s.cells), skip,
+                           configs=out / "configs") as progress:
             run_study(s, out, jobs=jobs, retry_failed=retry_failed, on_done=progress.done, threads=threads,
                       backend=backend, options=opts, allow_changes=allow_changes,
                       say=lambda line: click.echo(line, err=True))

@@ -3,7 +3,9 @@ running cell (iterations, rate, ETA) under the cells bar. Bars only on a termina
 "running ..." and "failed" lines always.
 
 It watches the run directories (metrics.jsonl grows as a cell trains), so it follows the
-local pool and Ray workers alike when the run directories are visible from here.
+local pool and Ray workers alike when the run directories are visible from here. Cells the
+study makes as it goes (a tune-confirm study's confirmation runs) are found by their config
+file in the study's ``configs/`` directory, which the runner writes before a cell runs.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
+
+import yaml
 
 
 def last_iteration(metrics: Path) -> int:
@@ -31,12 +35,21 @@ def last_iteration(metrics: Path) -> int:
     return 0
 
 
+def _iterations(config: Path) -> Optional[int]:
+    try:
+        return int(yaml.safe_load(config.read_text())["train"]["iterations"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+
+
 class StudyProgress:
-    def __init__(self, cells: List, runs: Path, total_cells: int, done_cells: int, every: float = 1.0):
+    def __init__(self, cells: List, runs: Path, total_cells: int, done_cells: int, every: float = 1.0,
+                 configs: Optional[Path] = None):
         from tqdm import tqdm
 
         self.tqdm, self.runs, self.every = tqdm, runs, every
-        self.cells = {c.id: c for c in cells}
+        self.cells = {c.id: c.config.train.iterations for c in cells}
+        self.configs = configs
         self.t0 = time.time()
         self.bar = tqdm(total=total_cells, initial=done_cells, desc="cells", unit="run", disable=None,
                         dynamic_ncols=True)
@@ -69,19 +82,33 @@ class StudyProgress:
     def _watch(self):
         while not self.stop.wait(self.every):
             with self.lock:
-                for cid, cell in self.cells.items():
+                for cid, iterations in self._cells().items():
                     if cid in self.finished:
                         continue
                     run_dir = self.runs / cid
                     if cid not in self.running and self._started(run_dir):
                         self.write(f"running {cid}")
-                        self.running[cid] = self.tqdm(total=cell.config.train.iterations, desc=cid[:40], unit="it",
+                        if cid not in self.cells:  # made by the study as it went: one more cell
+                            self.cells[cid] = iterations
+                            self.bar.total += 1
+                            self.bar.refresh()
+                        self.running[cid] = self.tqdm(total=iterations, desc=cid[:40], unit="it",
                                                       leave=False, disable=None, dynamic_ncols=True)
                     bar = self.running.get(cid)
                     if bar is not None:
                         it = last_iteration(run_dir / "metrics.jsonl")
                         if it > bar.n:
                             bar.update(it - bar.n)
+
+    def _cells(self) -> Dict[str, Optional[int]]:
+        """The study's cells, and those whose config appeared in ``configs/`` since (their
+        iterations read from the file; None when it cannot be read yet)."""
+        out = dict(self.cells)
+        if self.configs is not None:
+            for f in self.configs.glob("*.yaml"):
+                if f.stem not in out:
+                    out[f.stem] = _iterations(f)
+        return out
 
     def write(self, line: str):
         self.tqdm.write(line)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import torch
 
+from ..config import DEFAULT_EXTRACTOR, EVAL_N_GEN, options_dict
 from ..registry import METRICS
 from ..metrics.evaluate import check_settings, evaluate_generator, format_record
 from ..metrics.extractors import build_extractor
@@ -24,15 +25,18 @@ from .real_images import load_real_images, real_indices
 from .results import result_path, slug
 
 
-def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_CHECKPOINT,
-                 extractor: str = "efficientnet_lite0", n_gen: int = 10_000, n_real: Optional[int] = None,
-                 real_split: str = "train", seed: int = 0, batch_size: int = 64, kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, use_cache: bool = True, progress: ProgressArg = False, ema: bool = True,
+def evaluate_run(run_dir, *, metrics: Sequence[str], options: Optional[Mapping[str, Any]] = None,
+                 checkpoint: str = DEFAULT_CHECKPOINT, extractor: str = DEFAULT_EXTRACTOR, n_gen: int = EVAL_N_GEN,
+                 n_real: Optional[int] = None, real_split: str = "train", seed: int = 0, batch_size: int = 64,
+                 use_cache: bool = True, progress: ProgressArg = False, ema: bool = True,
                  device: Optional[torch.device] = None, data_root: Optional[str] = None,
-                 log: Callable[[str], None] = lambda s: None):
-    """Evaluate a run's (or an exported file's) generator; write the records. Returns (records, path)."""
+                 options_where: str = "--metric-opt {m}", log: Callable[[str], None] = lambda s: None):
+    """Evaluate a run's (or an exported file's) generator; write the records. Returns (records, path).
+
+    ``options``: ``{metric: {option: value}}``, checked against each metric's registered
+    options before the generator is loaded (``options_where`` names them in errors)."""
     metrics = [m.lower() for m in metrics]
-    check_settings(metrics, n_real, n_gen, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed)
+    opts = check_settings(metrics, n_real, n_gen, options, options_where)
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     lg = open_generator(run_dir, checkpoint, ema=ema, device=device, data_root=data_root)
     if lg.note:
@@ -48,7 +52,7 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_C
     ext = build_extractor(extractor, device)
     records = evaluate_generator(lg.G, real, metrics=metrics, extractor=ext, n_gen=n_gen, dataset=dataset,
                                  real_split=split_text or "", seed=seed, batch_size=batch_size,
-                                 kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, use_cache=use_cache,
+                                 options={m: options_dict(o) for m, o in opts.items()}, use_cache=use_cache,
                                  progress=progress, device=device)
     for r in records:
         r.update(checkpoint=lg.checkpoint, checkpoint_file=str(lg.file), iteration=lg.iteration,
@@ -57,7 +61,7 @@ def evaluate_run(run_dir, *, metrics: Sequence[str], checkpoint: str = DEFAULT_C
                 "extractor": extractor, "extractor_weights": ext.weights_id, "n_gen": n_gen, "seed": seed,
                 # the very images compared with (not the data's description, which names caches)
                 "real": [images_digest(real), split_text] if real is not None else None,
-                "kid": [kid_subsets, kid_subset_size] if "kid" in metrics else None}
+                "options": {m: options_dict(o) for m, o in opts.items() if o is not None}}
     kind, _, arg = extractor.partition(":")
     stem = (f"fidelity-{'+'.join(metrics)}-{lg.checkpoint}-it{lg.iteration}-{kind}{'_' + arg if arg.isdigit() else ''}-"
             f"{n_gen}gen" + (f"-{real_split}{len(real)}" if real is not None else ""))

@@ -19,8 +19,8 @@ from .real_images import real_indices
 
 
 class PeriodicFidelity:
-    """Every ``eval.metrics_interval`` iterations (and at the last one), ``eval.metrics`` with
-    ``eval.extractor`` on ``eval.metrics_n`` samples; returns the values to log
+    """Every ``eval.metrics_interval`` iterations (and at the last one), ``eval.metrics`` (with
+    ``eval.metric_options``) with ``eval.extractor`` on ``eval.metrics_n`` samples; returns the values to log
     (``<result key>_<extractor>``, e.g. ``fid_domain``, ``recall_domain``) and appends the
     full records to ``RUN/eval/fidelity-training.jsonl``."""
 
@@ -41,7 +41,7 @@ class PeriodicFidelity:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FidelityWarning)  # recorded in the jsonl; not once per interval
             records = evaluate_generator(trainer.sample_generator, st["real"], metrics=ev.metrics,
-                                         extractor=st["ext"], n_gen=ev.metrics_n,
+                                         options=ev.metric_options, extractor=st["ext"], n_gen=ev.metrics_n,
                                          dataset=trainer.data.description,
                                          real_split=f"{ev.metrics_real_split}: {st['where']}",
                                          seed=trainer.cfg.train.seed + it, device=trainer.device)

@@ -1,7 +1,7 @@
 """Names of result files: a readable stem plus a digest of every setting that changes the figure.
 
 Two evaluations that differ in any such setting (extractor and its input size or weights,
-image counts, real split, seed, KID subsets, checkpoint and iteration, reconstruction
+image counts, real split, seed, every metric option, checkpoint and iteration, reconstruction
 steps...) get different files, so one never overwrites another's result; the same settings
 give the same file, whose figures a rerun reproduces.
 """

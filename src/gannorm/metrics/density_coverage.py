@@ -13,13 +13,14 @@ real modes are reached, from the real side. Distances are Euclidean; membership 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict
 
 import torch
 
 from ..errors import GannormError
 from ..registry import METRICS
-from .fidelity import FeatureSet, _at_least, _check_features, feature_attrs
+from .fidelity import FeatureSet, KNNOptions, _at_least, _check_features, feature_attrs
 
 DC_K = 5
 
@@ -49,11 +50,19 @@ def density_coverage_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
             "dc_k": k}
 
 
+@dataclass(frozen=True)
+class DCOptions(KNNOptions):
+    """Density and coverage's ``k`` (Naeem et al. 2020: 5)."""
+
+    k: int = DC_K
+
+
 @METRICS.register("dc", help="Density and coverage, k-NN balls of the real features with k=5 (Naeem et al. 2020)",
                   **feature_attrs("dc", key="density", logged=("density", "coverage"), better="higher",
                                   fmt=lambda r: f"density {r['value']:.3f}, coverage {r['coverage']:.3f} (k={r['dc_k']})",
-                                  check=_at_least(DC_K + 1, f"density/coverage with k={DC_K}")))
-def density_coverage(real: FeatureSet, gen: FeatureSet, k: int = DC_K) -> Dict[str, float]:
+                                  options=DCOptions,
+                                  check=_at_least(lambda o: o.k + 1, lambda o: f"density/coverage with k={o.k}")))
+def density_coverage(real: FeatureSet, gen: FeatureSet, opts: DCOptions = DCOptions()) -> Dict[str, float]:
     if real.features is None or gen.features is None:
         raise GannormError("density/coverage needs the features themselves, not only their statistics")
-    return density_coverage_from_features(real.features, gen.features, k)
+    return density_coverage_from_features(real.features, gen.features, opts.k)

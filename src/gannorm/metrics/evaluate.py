@@ -17,17 +17,18 @@ run at the same images/s (benchmarks/metrics.py), and agree on the figures (test
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ..config import DEFAULT_EXTRACTOR, EVAL_N_GEN, check_metric_name, metric_options, options_dict
 from ..errors import GannormError
 from ..registry import METRICS
 from ..utils.progress import ProgressArg
 from .extractors import FeatureExtractor, build_extractor
 from .features import QUANTIZATION, extract_generated
-from .fidelity import FeatureSet, FidelityWarning, feature_metrics
+from .fidelity import FeatureSet, FidelityWarning, compute
 from .refstats import reference_features
 
 CIFAR_JPEG_CAVEAT = ("real images are the CIFAR-10 JPEG copy (quality 75, re-encoded): figures are NOT comparable "
@@ -40,24 +41,26 @@ def cifar_jpeg_caveat(*texts: Optional[str]) -> Optional[str]:
 
 
 def evaluate_generator(generator: torch.nn.Module, real_images: np.ndarray, *, metrics: Sequence[str],
-                       extractor: str | FeatureExtractor = "efficientnet_lite0", n_gen: int = 10_000,
+                       options: Optional[Mapping[str, Any]] = None,
+                       extractor: str | FeatureExtractor = DEFAULT_EXTRACTOR, n_gen: int = EVAL_N_GEN,
                        dataset: str = "", real_split: str = "", seed: int = 0, batch_size: int = 64,
-                       device: Optional[torch.device] = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
-                       use_cache: bool = True, progress: ProgressArg = False) -> List[Dict]:
+                       device: Optional[torch.device] = None, use_cache: bool = True,
+                       progress: ProgressArg = False) -> List[Dict]:
     """Compute ``metrics`` (fid, kid, is, pr, or any registered sample-quality metric) of G's
     samples against ``real_images`` (uint8 N,C,H,W; None when no metric needs real images).
 
-    Settings that cannot give a figure (too few images, a KID subset of 1) are refused
-    before any feature is extracted. Returns one record per metric; warnings (too few
-    samples for an unbiased figure, reduced KID subsets) are raised as ``FidelityWarning``
-    and also stored in the records.
+    ``options``: ``{metric: {option: value}}`` for the metrics that declare options (e.g.
+    ``{"kid": {"subset_size": 100}}``); what is not given takes the registered default.
+    Unknown options and settings that cannot give a figure (too few images, a KID subset of
+    1) are refused before any feature is extracted. Returns one record per metric, each with
+    every option it was computed with; warnings (too few samples for an unbiased figure,
+    reduced KID subsets) are raised as ``FidelityWarning`` and also stored in the records.
     """
     metrics = [m.lower() for m in metrics]
     need_real = any(METRICS.attr(m, "needs_real", True) for m in check_metric_names(metrics))
     if need_real and real_images is None:
         raise GannormError(f"{', '.join(metrics)} compare with real images; none were given")
-    settings = check_settings(metrics, len(real_images) if need_real else None, n_gen, kid_subsets=kid_subsets,
-                              kid_subset_size=kid_subset_size, seed=seed)
+    opts = check_settings(metrics, len(real_images) if need_real else None, n_gen, options)
     ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(extractor, device or "cpu")
     dev = device or next(ext.parameters()).device
     with warnings.catch_warnings(record=True) as caught:
@@ -66,11 +69,8 @@ def evaluate_generator(generator: torch.nn.Module, real_images: np.ndarray, *, m
                                                        batch_size=batch_size, use_cache=use_cache, progress=progress)
                                     if need_real else (None, False, None))
         feats, logits = extract_generated(ext, generator, n_gen, batch_size, seed, dev, progress)
-        gen = FeatureSet(features=feats, logits=logits)
-        results = {}
-        for m in metrics:
-            opts = {param: settings[name] for param, name in METRICS.attr(m, "options", {}).items()}
-            results[m] = METRICS.get(m)(real if METRICS.attr(m, "needs_real", True) else None, gen, **opts)
+        gen = FeatureSet(features=feats, logits=logits, seed=seed)
+        results = {m: compute(m, real, gen, opts[m]) for m in metrics}
     for w in caught:  # hand them on to the caller's filters too
         if not issubclass(w.category, FidelityWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -86,28 +86,35 @@ def evaluate_generator(generator: torch.nn.Module, real_images: np.ndarray, *, m
     records = []
     for m in metrics:
         r, value = results[m], METRICS.attr(m, "key", m)
-        records.append({"metric": m, "value": r[value], **{k: v for k, v in r.items() if k != value}, **base})
+        records.append({"metric": m, "value": r[value], **{k: v for k, v in r.items() if k != value},
+                        "options": options_dict(opts[m]), **base})
         if not METRICS.attr(m, "needs_real", True):
             records[-1].update(n_real=None, real_split=None)
     return records
 
 
-def check_settings(metrics: Sequence[str], n_real: Optional[int], n_gen: int, **settings) -> Dict:
-    """Refuse settings no figure can come from (each metric's ``check``), before any work;
-    ``n_real`` None skips the real-side checks. Returns the settings the metrics read."""
-    settings = {"n_gen": n_gen, **settings}
-    for m in check_metric_names(metrics):
+def check_settings(metrics: Sequence[str], n_real: Optional[int], n_gen: int,
+                   options: Optional[Mapping[str, Any]] = None, where: str = "--metric-opt {m}",
+                   knobs: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Refuse options and settings no figure can come from (each metric's options dataclass
+    and ``check``), before any work; ``n_real`` None skips the real-side checks. Returns each
+    metric's options object (None for a metric without options). ``where`` names the options
+    in errors; ``knobs`` the settings that raise the image counts (``generated_option``,
+    ``real_option``)."""
+    metrics = check_metric_names(metrics)
+    opts = metric_options(metrics, {k.lower(): v for k, v in (options or {}).items()}, "", where)
+    for m in metrics:
         check = METRICS.attr(m, "check")
         if check is not None:
-            check(n_real if METRICS.attr(m, "needs_real", True) else None, n_gen, settings)
-    return settings
+            check(n_real if METRICS.attr(m, "needs_real", True) else None, n_gen,
+                  {"n_gen": n_gen, "options": opts[m], **(knobs or {})})
+    return opts
 
 
-def check_metric_names(metrics: Sequence[str], where: str = "unknown sample-quality metric") -> List[str]:
-    valid = feature_metrics()
+def check_metric_names(metrics: Sequence[str], where: str = "metrics") -> List[str]:
+    """``metrics`` if each is a registered sample-quality metric, else a one-line error."""
     for m in metrics:
-        if m not in valid:
-            raise GannormError(f"{where} {m!r}; valid: {', '.join(valid)}")
+        check_metric_name(m, where)
     return list(metrics)
 
 

@@ -19,25 +19,33 @@ figures come from); what we add is input checking (a KID subset larger than the 
 reduced with a warning instead of torch-fidelity's hard failure; too few samples for a
 non-singular covariance warns with the count needed) and one calling convention, so the
 metrics register in ``METRICS`` like any other plug-in. Each registered metric is
-``fn(real: FeatureSet | None, gen: FeatureSet, **options) -> dict`` of plain floats, and its
-registration carries what the rest of the package asks about it (``feature_attrs``):
+``fn(real: FeatureSet | None, gen: FeatureSet) -> dict`` of plain floats, or
+``fn(real, gen, options)`` when it declares options; its registration carries what the rest
+of the package asks about it (``feature_attrs``):
 
+    options  a dataclass whose fields are the metric's options, their types and defaults (the
+             one place they are written; ``KIDOptions``): ``eval.metric_options``, a study's
+             ``final_test.metric_options`` and ``gannorm eval --metric-opt kid.subset_size=100``
+             are validated against it (``config.metric_options``) and the metric receives an
+             instance; its ``__post_init__`` refuses impossible values
     flag     the ``gannorm eval`` option that switches it on, e.g. ``--kid``
     key      the result key holding the figure (the record's ``value``)
     fmt      record -> the figure as printed, e.g. ``KID 0.012 +- 0.003 (100 subsets of 1000)``
     logged   result keys logged during training as ``<key>_<extractor>``
     needs_real   whether it compares with real images
-    options  {function parameter: evaluation setting} passed on, e.g. KID's subset size
-    check    (n_real, n_gen, settings) -> None, raising before any feature is extracted
+    check    (n_real, n_gen, settings) -> None, raising before any feature is extracted;
+             ``settings["options"]`` is the options instance
     label    the figure's name in tables and reports (``FID``, ``precision``)
+    unit     its unit, when it has one, shown beside the label (``ms``, ``bits/dim``)
     better   ``lower`` or ``higher``: which way is better, for every value it logs (halving's
              mode, a report's "best")
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -48,16 +56,24 @@ from ..registry import METRICS
 
 def feature_attrs(name: str, *, key: Optional[str] = None, fmt: Callable[[dict], str],
                   logged: Optional[Sequence[str]] = None, needs_real: bool = True,
-                  options: Optional[Dict[str, str]] = None,
+                  options: Optional[type] = None,
                   check: Optional[Callable[[Optional[int], int, dict], None]] = None,
-                  label: Optional[str] = None, better: Optional[str] = None) -> Dict:
+                  label: Optional[str] = None, unit: Optional[str] = None, better: Optional[str] = None) -> Dict:
     """The ``METRICS`` attributes of a sample-quality metric on features (see the module doc):
     ``@METRICS.register("fid", help=..., **feature_attrs("fid", fmt=..., better="lower"))``."""
     key = key or name
     if better not in ("lower", "higher", None):
         raise ValueError(f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}")
+    if options is not None:
+        if not (isinstance(options, type) and is_dataclass(options)):
+            raise ValueError(f"metric {name!r}: options must be a dataclass whose fields are its options "
+                             f"(see KIDOptions), got {options!r}")
+        missing = [f.name for f in fields(options)
+                   if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"metric {name!r}: every option needs a default; {', '.join(missing)} has none")
     return dict(kind="features", flag=f"--{name}", key=key, fmt=fmt, logged=tuple(logged or (key,)),
-                needs_real=needs_real, options=dict(options or {}), check=check, label=label or key, better=better)
+                needs_real=needs_real, options=options, check=check, label=label or key, unit=unit, better=better)
 
 
 def feature_metric(name: str, *, help: str, **attrs):
@@ -71,12 +87,33 @@ def feature_metrics() -> List[str]:
     return [n for n in METRICS.names() if METRICS.attr(n, "kind") == "features"]
 
 
-def _at_least(n_min: int, what: str, real_too: bool = True):
+def compute(name: str, real: Optional["FeatureSet"], gen: "FeatureSet", options: Any = None) -> Dict[str, float]:
+    """Metric ``name`` of the feature sets, with its options object (None: it declares none)."""
+    fn = METRICS.get(name)
+    real = real if METRICS.attr(name, "needs_real", True) else None
+    return fn(real, gen) if METRICS.attr(name, "options") is None else fn(real, gen, options)
+
+
+def describe_options(name: str) -> str:
+    """``subsets=100, subset_size=1000``: a metric's options and their defaults ('' if none)."""
+    cls = METRICS.attr(name, "options")
+    return ", ".join(f"{f.name}={getattr(cls(), f.name)!r}" for f in fields(cls)) if cls else ""
+
+
+Count = Union[int, Callable[[Any], int]]
+
+
+def _at_least(n_min: Count, what: Union[str, Callable[[Any], str]], real_too: bool = True):
+    """A ``check``: at least ``n_min`` images on each side (either may be a function of the
+    metric's options object, e.g. ``k + 1`` for k-NN balls)."""
     def check(n_real: Optional[int], n_gen: int, settings: dict) -> None:
+        opts = settings.get("options")
+        need = n_min(opts) if callable(n_min) else n_min
+        text = what(opts) if callable(what) else what
         for count, side in ((n_gen, "generated"), (n_real if real_too else None, "real")):
-            if count is not None and count < n_min:
+            if count is not None and count < need:
                 knob = settings.get(f"{side}_option", "--n-gen" if side == "generated" else "--n-real")
-                raise GannormError(f"{what} needs at least {n_min} {side} images, got {count}; raise {knob}")
+                raise GannormError(f"{text} needs at least {need} {side} images, got {count}; raise {knob}")
     return check
 
 
@@ -97,6 +134,7 @@ class FeatureSet:
     mu: Optional[np.ndarray] = None  # (d,) float64
     sigma: Optional[np.ndarray] = None  # (d, d) float64
     n: Optional[int] = None  # number of images, when only statistics are kept
+    seed: Optional[int] = None  # the seed the (generated) images were drawn with; random subsets start from it
 
     def __post_init__(self):
         if self.n is None:
@@ -206,25 +244,30 @@ def kid_from_features(real: torch.Tensor, gen: torch.Tensor, subsets: int = 100,
             "kid_subsets": subsets, "kid_subset_size": subset_size}
 
 
-def _kid_check(n_real, n_gen, settings):
-    _at_least(2, "KID")(n_real, n_gen, settings)
-    if settings.get("kid_subset_size", 2) < 2 or settings.get("kid_subsets", 1) < 1:
-        raise GannormError(f"KID needs a subset size >= 2 and >= 1 subset, got --kid-subset-size "
-                           f"{settings.get('kid_subset_size')} and {settings.get('kid_subsets')} subsets")
+@dataclass(frozen=True)
+class KIDOptions:
+    """KID's options: the unbiased MMD^2 is averaged over ``subsets`` random draws of
+    ``subset_size`` real and ``subset_size`` generated features (Binkowski et al. 2018 and
+    torch-fidelity: 100 of 1000). The draws start from the generated images' seed."""
+
+    subsets: int = 100
+    subset_size: int = 1000
+
+    def __post_init__(self):
+        if self.subsets < 1 or self.subset_size < 2:
+            raise GannormError(f"KID needs a subset size >= 2 and >= 1 subset, got subset_size={self.subset_size} "
+                               f"and subsets={self.subsets}")
 
 
 @METRICS.register("kid", help="Kernel distance, unbiased MMD^2 with a cubic kernel (Binkowski et al. 2018)",
                   **feature_attrs("kid", fmt=lambda r: f"KID {r['value']:.4g} +- {r['kid_std']:.2g} "
                                                        f"({r['kid_subsets']} subsets of {r['kid_subset_size']})",
-                                  options={"subsets": "kid_subsets", "subset_size": "kid_subset_size", "seed": "seed"},
-                                  label="KID", better="lower",
-                                  check=_kid_check))
-def kid(real: FeatureSet, gen: FeatureSet, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> Dict[str, float]:
+                                  options=KIDOptions, label="KID", better="lower", check=_at_least(2, "KID")))
+def kid(real: FeatureSet, gen: FeatureSet, opts: KIDOptions = KIDOptions()) -> Dict[str, float]:
     if real.features is None or gen.features is None:
         raise GannormError("KID needs the features themselves, not only their statistics; "
                            "recompute the reference statistics (they are cached with features)")
-    return kid_from_features(real.features, gen.features, subsets, subset_size, seed)
+    return kid_from_features(real.features, gen.features, opts.subsets, opts.subset_size, gen.seed or 0)
 
 
 # ----------------------------------------------------------------------------- IS
@@ -251,15 +294,30 @@ def inception_score_from_logits(logits: torch.Tensor, splits: int = IS_SPLITS, s
             "is_splits": splits}
 
 
+@dataclass(frozen=True)
+class ISOptions:
+    """The Inception Score's options: the samples are cut into ``splits`` parts, each scored
+    with its own p(y) (Salimans et al. 2016: 10); mean and std over the parts. ``shuffle``
+    permutes them first (seed 2020), as torch-fidelity does."""
+
+    splits: int = IS_SPLITS
+    shuffle: bool = True
+
+    def __post_init__(self):
+        if self.splits < 1:
+            raise GannormError(f"IS needs splits >= 1, got {self.splits}")
+
+
+_is_check = _at_least(lambda o: o.splits, lambda o: f"IS in {o.splits} splits", real_too=False)
+
+
 @METRICS.register("is", help="Inception score from the extractor's class logits (Salimans et al. 2016); higher is better",
                   **feature_attrs("is", fmt=lambda r: f"IS {r['value']:.4g} +- {r['is_std']:.2g} ({r['is_splits']} splits)",
-                                  needs_real=False, label="IS", better="higher",
-                                  check=_at_least(IS_SPLITS, f"IS in {IS_SPLITS} splits", real_too=False)))
-def inception_score(real: Optional[FeatureSet], gen: FeatureSet, splits: int = IS_SPLITS, shuffle: bool = True,
-                    seed: int = 2020) -> Dict[str, float]:
+                                  needs_real=False, label="IS", better="higher", options=ISOptions, check=_is_check))
+def inception_score(real: Optional[FeatureSet], gen: FeatureSet, opts: ISOptions = ISOptions()) -> Dict[str, float]:
     if gen.logits is None:
         raise GannormError("IS needs class logits and this feature extractor has no classifier head")
-    return inception_score_from_logits(gen.logits, splits, shuffle, seed)
+    return inception_score_from_logits(gen.logits, opts.splits, opts.shuffle)
 
 
 def _is_ratio_fmt(r: dict) -> str:
@@ -270,10 +328,9 @@ def _is_ratio_fmt(r: dict) -> str:
 @METRICS.register("is_ratio", help="IS of the samples as a fraction of the real images' IS, same extractor and "
                                    "splits (Salimans et al. 2016); 1 = as sure and as varied as real data",
                   **feature_attrs("is_ratio", fmt=_is_ratio_fmt, logged=("is_ratio", "is"), label="IS / real IS",
-                                  better="higher",
-                                  check=_at_least(IS_SPLITS, f"IS in {IS_SPLITS} splits")))
-def inception_score_ratio(real: FeatureSet, gen: FeatureSet, splits: int = IS_SPLITS, shuffle: bool = True,
-                          seed: int = 2020) -> Dict[str, float]:
+                                  better="higher", options=ISOptions,
+                                  check=_at_least(lambda o: o.splits, lambda o: f"IS in {o.splits} splits")))
+def inception_score_ratio(real: FeatureSet, gen: FeatureSet, opts: ISOptions = ISOptions()) -> Dict[str, float]:
     """``IS(generated) / IS(real)``, both ``exp(E_x KL(p(y|x) || p(y)))`` over ``splits`` splits.
 
     An IS alone has no scale: it lies between 1 and the number of classes, and what real images
@@ -288,10 +345,10 @@ def inception_score_ratio(real: FeatureSet, gen: FeatureSet, splits: int = IS_SP
     if gen.logits is None or real is None or real.logits is None:
         raise GannormError("is_ratio needs class logits of real and generated images; use an extractor with a "
                            "classifier head (fashion_mnist_cnn, domain:PATH, efficientnet_lite0, inception)")
-    g = inception_score_from_logits(gen.logits, splits, shuffle, seed)
-    r = inception_score_from_logits(real.logits, splits, shuffle, seed)
+    g = inception_score_from_logits(gen.logits, opts.splits, opts.shuffle)
+    r = inception_score_from_logits(real.logits, opts.splits, opts.shuffle)
     return {"is_ratio": g["is"] / r["is"], "is": g["is"], "is_std": g["is_std"], "is_real": r["is"],
-            "is_real_std": r["is_std"], "is_splits": splits}
+            "is_real_std": r["is_std"], "is_splits": opts.splits}
 
 
 # ----------------------------------------------------------------------------- precision / recall
@@ -312,12 +369,25 @@ def precision_recall_from_features(real: torch.Tensor, gen: torch.Tensor, k: int
     return {"precision": float(out["precision"]), "recall": float(out["recall"]), "pr_k": k}
 
 
+@dataclass(frozen=True)
+class KNNOptions:
+    """Options of the k-NN-ball metrics: ``k``, the neighbour whose distance is each real
+    feature's radius (precision/recall: 3, Kynkaanniemi et al. 2019; density/coverage: 5,
+    Naeem et al. 2020)."""
+
+    k: int = PR_K
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise GannormError(f"k must be >= 1 (the k-th nearest neighbour's distance is the radius), got {self.k}")
+
+
 @METRICS.register("pr", help="Improved precision and recall, k-NN balls with k=3 (Kynkaanniemi et al. 2019)",
                   **feature_attrs("pr", key="precision", logged=("precision", "recall"), better="higher",
                                   fmt=lambda r: f"precision {r['value']:.3f}, recall {r['recall']:.3f} (k={r['pr_k']})",
-                                  check=_at_least(PR_K + 1, f"precision/recall with k={PR_K}")))
-def precision_recall(real: FeatureSet, gen: FeatureSet, k: int = PR_K) -> Dict[str, float]:
+                                  options=KNNOptions,
+                                  check=_at_least(lambda o: o.k + 1, lambda o: f"precision/recall with k={o.k}")))
+def precision_recall(real: FeatureSet, gen: FeatureSet, opts: KNNOptions = KNNOptions()) -> Dict[str, float]:
     if real.features is None or gen.features is None:
         raise GannormError("precision/recall needs the features themselves, not only their statistics")
-    return precision_recall_from_features(real.features, gen.features, k)
-
+    return precision_recall_from_features(real.features, gen.features, opts.k)

@@ -87,9 +87,7 @@ class StudyResults:
             return max(cands, key=lambda r: (r["steps"] or 0, r["images"] or 0), default=None)
         if not self.spec:
             return None
-        return next((r for r in rows.values() if r["kind"] == "quality" and r["metric"] == metric
-                     and r["checkpoint"] == checkpoint and r["extractor"] == self.spec.extractor
-                     and r["n_gen"] == self.spec.n_gen), None)
+        return rows.get(self.spec.quality_key(checkpoint, metric))  # its key names every setting, options too
 
     def values(self, runs: List[Dict], checkpoint: str, metric: str = "recon") -> Dict[str, float]:
         """{seed: value} over the finished runs that have the result."""
@@ -348,7 +346,8 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
     """The tuning view of a study with drawn settings (``sample``), else None. A draw's score
     is its runs' lowest running reconstruction error (on the validation split when there is
     one); a failed draw counts as the panel's worst finite score, since the budget paid for it
-    (Dodge et al. 2019 count every draw)."""
+    (Dodge et al. 2019 count every draw). A draw stopped by successive halving keeps the score
+    it had reached: it was stopped for being worse there, so it rarely decides a best-of-k."""
     draws = study.tuning_runs or study.runs
     if not any(DRAW_AXIS in r["labels"] for r in draws):
         return None
@@ -358,7 +357,8 @@ def tuning(study: StudyResults) -> Optional[Tuning]:
         panel = lab.get(study.panel_key, "") if study.panel_key else ""
         method = " / ".join(str(v) for _, v in method_labels(lab, drop=(study.panel_key, study.seed_key))) \
             or "all runs"
-        v = r.get("best_running") if r["status"] == O.DONE else None
+        halved = r["status"] == O.STOPPED and r.get("stopped_by") == O.BY_SELECTION
+        v = r.get("best_running") if r["status"] == O.DONE or halved else None
         raw.setdefault(panel, OrderedDict()).setdefault(method, {}).setdefault(lab[DRAW_AXIS], []).append(
             float(v) if v is not None and math.isfinite(v) else float("nan"))
     scores, curves, worst = OrderedDict(), OrderedDict(), {}

@@ -42,9 +42,13 @@ TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("gannorm.report", "te
                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def quality_label(metric: str) -> str:
-    """A metric's column label, as its registration gives it (``fid`` -> FID, ``dc`` -> density)."""
-    return str(METRICS.attr(metric, "label") or METRICS.attr(metric, "key", metric))
+def quality_label(metric: str, spec=None) -> str:
+    """A metric's column label, as its registration gives it (``fid`` -> FID, ``dc`` -> density),
+    with its unit and the options of ``spec`` (a final test) that differ from the defaults."""
+    label = str(METRICS.attr(metric, "label") or METRICS.attr(metric, "key", metric))
+    unit = METRICS.attr(metric, "unit")
+    opts = spec.options_text(metric) if spec is not None else ""
+    return label + (f" [{unit}]" if unit else "") + (f" ({opts})" if opts else "")
 
 
 def build_report(study_dir: str | Path) -> Path:
@@ -198,7 +202,7 @@ class Page:
                 f"{', '.join(map(str, steps)) or '?'} z-steps (RMSProp from z = 0, Xiang & Li 2017); checkpoints: "
                 f"{', '.join(self.ckpts)}")
         if spec and spec.metrics:
-            text += (f"; sample quality: {', '.join(quality_label(m) for m in spec.metrics)} with extractor "
+            text += (f"; sample quality: {', '.join(quality_label(m, spec) for m in spec.metrics)} with extractor "
                      f"{spec.extractor}, {spec.n_gen} generated vs {spec.n_real or 'all'} real training images")
         return text
 
@@ -234,7 +238,7 @@ class Page:
                                "sentence": verdict_sentence(v), "comparisons": comparisons(v)})
             panels.append({"name": panel, "checkpoints": tables})
         return {"text": self.final_test_text(), "panels": panels,
-                "quality": [f"{quality_label(m)} ({st.spec.extractor}, {st.spec.n_gen} gen.)" for m in quality]}
+                "quality": [f"{quality_label(m, st.spec)} ({st.spec.extractor}, {st.spec.n_gen} gen.)" for m in quality]}
 
     def _quality_cell(self, runs, c, metric) -> Dict:
         vals = self.st.values(runs, c, metric)
@@ -438,6 +442,7 @@ def selection_data(store: Store) -> Optional[Dict]:
     return {"how": "Synchronous successive halving" if s.get("scheduler", "asha") == "sync" else "Ray Tune ASHA",
             "metric": s.get("metric", ""), "mode": s.get("mode", "min"), "rungs": s.get("rungs", ""),
             "full_budget": s.get("full_budget"), "keep": s.get("keep", ""), "used": f"{used:,}",
+            "per_method": s.get("bracket") == "method",
             "full": f"{full:,}", "share": f"{used / max(full, 1):.0%}",
             "cuts": [{"iteration": c["iteration"], "last_kept": c["last_kept"], "first_stopped": c["first_stopped"],
                       "margin": f"{c['margin']:.3g}", "close": bool(c.get("close")),

@@ -8,26 +8,26 @@ Study YAML::
       checkpoints: [best, latest]   # default [best], the authors' protocol
       ladder: [25, 50, 100, 200, 500, 1000, 2000]  # error recorded at these step budgets
       metrics: [fid, kid]    # sample-quality metrics (fid, kid, is, pr, dc); default none
+      metric_options: {kid: {subset_size: 100}}   # per metric; default: its registered defaults
       extractor: efficientnet_lite0
       n_gen: 2000            # generated images per sample-quality metric
       n_real: null           # real training images (default: all)
 
 The defaults are the paper's protocol (Xiang & Li 2017): the best-running checkpoint scored
 on the whole held-out set (2000 images) with the library's default final steps. Results are
-stored per setting (``recon_key``, ``quality_key``), so changing the final test and running
-the study again scores finished cells anew without retraining them, and keeps the old
-results beside the new ones.
+stored per setting (``recon_key``, ``quality_key``: a metric's key names the options that
+differ from its defaults), so changing the final test and running the study again scores
+finished cells anew without retraining them, and keeps the old results beside the new ones.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from ..config import EvalConfig
+from ..config import DEFAULT_EXTRACTOR, EvalConfig, changed_options, metric_options
 from ..errors import GannormError
 from ..metrics.extractors import validate_spec
-from ..metrics.fidelity import feature_metrics
 from ..registry import EXTRACTORS
 
 #: z-step budgets at which the final test records the mean error (up to its steps).
@@ -35,7 +35,7 @@ LADDER = (25, 50, 100, 200, 500, 1000, 2000)
 #: the paper's final test set size (Xiang & Li 2017: 2000 held-out images)
 PAPER_IMAGES = 2000
 CHECKPOINTS = ("best", "latest")
-KEYS = ("steps", "images", "checkpoints", "ladder", "metrics", "extractor", "n_gen", "n_real")
+KEYS = ("steps", "images", "checkpoints", "ladder", "metrics", "metric_options", "extractor", "n_gen", "n_real")
 
 
 @dataclass
@@ -45,7 +45,9 @@ class FinalTestSpec:
     checkpoints: Tuple[str, ...] = ("best",)
     ladder: Tuple[int, ...] = LADDER
     metrics: Tuple[str, ...] = ()
-    extractor: str = "efficientnet_lite0"
+    #: per metric, the options that differ from its registered defaults (validated by ``parse``)
+    metric_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    extractor: str = DEFAULT_EXTRACTOR
     n_gen: int = 2000
     n_real: Optional[int] = None
 
@@ -60,9 +62,16 @@ class FinalTestSpec:
     def recon_keys(self, cfg) -> List[str]:
         return [recon_key(c, self.steps_for(cfg), self.images) for c in self.checkpoints]
 
+    def quality_key(self, checkpoint: str, metric: str) -> str:
+        return quality_key(checkpoint, metric, self.extractor, self.n_gen, self.n_real,
+                           self.metric_options.get(metric))
+
     def quality_keys(self) -> List[str]:
-        return [quality_key(c, m, self.extractor, self.n_gen, self.n_real)
-                for c in self.checkpoints for m in self.metrics]
+        return [self.quality_key(c, m) for c in self.checkpoints for m in self.metrics]
+
+    def options_text(self, metric: str) -> str:
+        """``subset_size=100``: the metric's options that differ from its defaults ('' if none)."""
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.metric_options.get(metric, {}).items()))
 
     def reduced(self, cfg, held_out: Optional[int] = None) -> List[str]:
         """How this test is smaller than the paper's protocol (empty when it is not)."""
@@ -87,8 +96,12 @@ def recon_key(checkpoint: str, steps: int, images: Optional[int]) -> str:
     return f"recon|{checkpoint}|steps={steps}|images={images or 'all'}"
 
 
-def quality_key(checkpoint: str, metric: str, extractor: str, n_gen: int, n_real: Optional[int]) -> str:
-    return f"{metric}|{checkpoint}|{extractor}|gen={n_gen}|real={n_real or 'all'}"
+def quality_key(checkpoint: str, metric: str, extractor: str, n_gen: int, n_real: Optional[int],
+                options: Optional[Dict[str, Any]] = None) -> str:
+    """The stored result's key; ``options``: those that differ from the metric's defaults, each
+    named (so a result with the defaults keeps the key it had before metrics took options)."""
+    extra = "".join(f"|{k}={v}" for k, v in sorted((options or {}).items()))
+    return f"{metric}|{checkpoint}|{extractor}|gen={n_gen}|real={n_real or 'all'}{extra}"
 
 
 def parse(spec, allow_none: bool = False) -> FinalTestSpec:
@@ -115,12 +128,10 @@ def parse(spec, allow_none: bool = False) -> FinalTestSpec:
     if not isinstance(ladder, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in ladder):
         raise GannormError(f"final_test.ladder must be a list of positive step counts, got {ladder!r}")
     out.ladder = tuple(sorted(set(ladder)))
-    metrics = [m.lower() for m in _names(spec, "metrics", ())]
-    valid = feature_metrics()
-    for m in metrics:
-        if m not in valid:
-            raise GannormError(f"final_test.metrics: unknown metric {m!r}; valid: {', '.join(valid)}")
-    out.metrics = tuple(dict.fromkeys(metrics))
+    metrics = list(dict.fromkeys(m.lower() for m in _names(spec, "metrics", ())))
+    opts = metric_options(metrics, spec.get("metric_options"), "final_test")
+    out.metrics = tuple(metrics)
+    out.metric_options = {m: c for m, o in opts.items() if (c := changed_options(o))}
     if "extractor" in spec:
         out.extractor = str(spec["extractor"])
         try:

@@ -39,7 +39,7 @@ from ..training.checkpoint import load_checkpoint
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
 from ..store import stability
-from ..store.final_test import FinalTestSpec, parse, quality_key, recon_key, resolve_checkpoint
+from ..store.final_test import FinalTestSpec, parse, recon_key, resolve_checkpoint
 from .ingest import RESULT_VERSION, read_result
 from ..utils.images import seeded_subset, unit_range
 
@@ -152,26 +152,25 @@ def _quality(run_dir: Path, spec: FinalTestSpec, asked: str, metrics: List[str])
             "extractor": spec.extractor, "n_gen": spec.n_gen, "n_real": spec.n_real}
     out = {}
     if sc.used is None:
-        return {quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real): {**base, "metric": m,
-                                                                                "error": sc.note} for m in metrics}
+        return {spec.quality_key(asked, m): {**base, "metric": m, "error": sc.note} for m in metrics}
     groups = [metrics] if len(metrics) > 1 else []
     groups += [[m] for m in metrics]
     for group in groups:
-        if all(quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real) in out for m in group):
+        if all(spec.quality_key(asked, m) in out for m in group):
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FidelityWarning)  # kept in each record's "warnings"
                 records, _ = evaluate_run(run_dir, metrics=group, checkpoint=sc.used, extractor=spec.extractor,
-                                          n_gen=spec.n_gen, n_real=spec.n_real)
+                                          n_gen=spec.n_gen, n_real=spec.n_real,
+                                          options={m: spec.metric_options[m] for m in group if m in spec.metric_options},
+                                          options_where="final_test.metric_options.{m}")
         except GannormError as e:
             if len(group) == 1:
-                out[quality_key(asked, group[0], spec.extractor, spec.n_gen, spec.n_real)] = \
-                    {**base, "metric": group[0], "error": str(e)}
+                out[spec.quality_key(asked, group[0])] = {**base, "metric": group[0], "error": str(e)}
             continue  # all at once failed: each on its own finds the one that cannot be computed
         for r in records:
-            out[quality_key(asked, r["metric"], spec.extractor, spec.n_gen, spec.n_real)] = \
-                {**base, "metric": r["metric"], "value": r["value"], "record": r}
+            out[spec.quality_key(asked, r["metric"])] = {**base, "metric": r["metric"], "value": r["value"], "record": r}
     return out
 
 
@@ -224,8 +223,7 @@ def run_cell(config_path: str, run_dir: str, spec: Optional[FinalTestSpec] = Non
         if "recon" not in finals.get(key, {}):
             finals[key] = _recon(run_dir, spec, cfg, asked, finals, images, _checkpoint_iterations(res))
             _write(run_dir, res)  # each finished test is kept even if a later one is interrupted
-        missing = [m for m in spec.metrics
-                   if "value" not in finals.get(quality_key(asked, m, spec.extractor, spec.n_gen, spec.n_real), {})]
+        missing = [m for m in spec.metrics if "value" not in finals.get(spec.quality_key(asked, m), {})]
         if missing:
             finals.update(_quality(run_dir, spec, asked, missing))
             _write(run_dir, res)

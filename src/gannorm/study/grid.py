@@ -88,7 +88,7 @@ class Study:
         tune-confirm study, which are judged on their running (validation) score and whose
         final test would be paid for and never read (the verdict uses the confirm runs)."""
         if self.strategy == "tune-confirm" and cell.labels.get("phase") != "confirm":
-            return dataclasses.replace(self.final_test, checkpoints=(), metrics=())
+            return dataclasses.replace(self.final_test, checkpoints=(), metrics=(), metric_options={})
         return self.final_test
 
     @property
@@ -171,9 +171,13 @@ def load_study(path: str | Path, extra_overrides: Optional[List[str]] = None) ->
                   diversity_samples=int(spec.get("diversity_samples", 256)),
                   resources=dict(spec.get("resources") or {}), strategy=str(spec.get("strategy") or "grid"),
                   halving=dict(spec.get("halving") or {}))
+    raced_confirm = study.strategy == "tune-confirm" and isinstance((spec.get("confirm") or {}).get("seeds"), dict)
     if spec.get("seeds") is not None:
+        if study.strategy == "tune-confirm":
+            raise GannormError(f"{path}: in a tune-confirm study the seeds race is the confirmation: give it as "
+                               f"confirm: {{seeds: {{start: 3, max: 10}}}} instead of a seeds section")
         study.axes, study.race = _with_race(study.axes, spec, path)
-    elif spec.get("race") is not None or spec.get("budget") is not None:
+    elif (spec.get("race") is not None or spec.get("budget") is not None) and not raced_confirm:
         raise GannormError(f"{path}: race and budget settings need a seeds section, e.g. seeds: {{start: 3, max: 20}}")
     if spec.get("sample") is not None:
         study.axes = _with_draws(study.axes, spec["sample"], path)
@@ -184,13 +188,20 @@ def load_study(path: str | Path, extra_overrides: Optional[List[str]] = None) ->
             raise GannormError(f"{path}: strategy tune-confirm needs a sample section (the settings to tune)")
         base_its = config_mod.from_dict(config_mod.apply_overrides(study.base, study.overrides)).train.iterations
         study.confirm = _confirm(spec.get("confirm"), base_its, path)
+        if raced_confirm:
+            try:
+                study.race = race_mod.parse({k: v for k, v in spec["confirm"]["seeds"].items() if k != "first"},
+                                            spec.get("race"), spec.get("budget"), where="confirm.seeds")
+            except GannormError as e:
+                raise GannormError(f"{path}: {e}") from None
+            study.confirm["seeds"] = list(range(study.confirm["first"], study.confirm["first"] + study.race.max))
     elif spec.get("confirm") is not None:
         raise GannormError(f"{path}: a confirm section goes with strategy: tune-confirm")
     study.cells = expand(study)
     if study.race is not None:  # a budget that cannot fit the first round fails before anything runs
         methods = 1
-        for a in study.axes:
-            methods *= len(a.values) if a.name != "train.seed" else 1
+        for a in study.axes:  # a raced confirmation has one draw per method
+            methods *= len(a.values) if a.name not in ("train.seed", DRAW_AXIS) else 1
         try:
             study.race.check_budget(methods)
         except GannormError as e:
@@ -204,21 +215,28 @@ def _axis_keys(axis: Axis) -> List[str]:
 
 
 def parse_confirm(spec, base_iterations: int, where: str = "confirm") -> Dict:
-    """A ``confirm`` mapping -> {seeds, iterations}, checked in one line."""
+    """A ``confirm`` mapping -> {seeds, iterations}, checked in one line. ``seeds`` is a list of
+    seeds, or a race ``{start, max, step, first}`` (seeds ``first``, ``first + 1``, ... added
+    only where the verdict is undecided, ``gannorm.study.race``; ``first`` defaults to 100)."""
     if not isinstance(spec, dict):
         raise GannormError(f"{where}: give a mapping, e.g. {{seeds: [100, 101, 102], iterations: 4000}}")
     unknown = set(spec) - {"seeds", "iterations"}
     if unknown:
         raise GannormError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; valid: seeds, iterations")
     seeds = spec.get("seeds")
+    its = spec.get("iterations", base_iterations)
+    if isinstance(its, bool) or not isinstance(its, int) or its < 1:
+        raise GannormError(f"{where}.iterations must be a whole number >= 1, got {its!r}")
+    if isinstance(seeds, dict):
+        first = seeds.get("first", 100)
+        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+            raise GannormError(f"{where}.seeds.first must be a whole number >= 0 (the first seed), got {first!r}")
+        return {"seeds": [], "first": first, "iterations": its, "race": True}
     if not isinstance(seeds, list) or len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool)
                                                                and s >= 0 for s in seeds):
         raise GannormError(f"{where}.seeds: give at least 2 whole numbers >= 0 (the paired test needs 2), got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise GannormError(f"{where}.seeds repeats a seed: {seeds}")
-    its = spec.get("iterations", base_iterations)
-    if isinstance(its, bool) or not isinstance(its, int) or its < 1:
-        raise GannormError(f"{where}.iterations must be a whole number >= 1, got {its!r}")
     return {"seeds": list(seeds), "iterations": its}
 
 

@@ -50,11 +50,15 @@ from ..store import selection
 from .cells import StudyInterrupted
 from .ray_backend import cell_resources, storage_dir
 from .ray_cluster import check_resources, connected
-from .grid import Cell, Study, cell_id
+from .grid import DRAW_AXIS, Cell, Study, cell_id
 from .ingest import put_cell
 from ..store import Store
 
 SCHEDULERS = ("sync", "asha")
+#: what a configuration competes against at a rung: every other one (``all``), or only the other
+#: drawn settings of its own method (``method``, the default with a sample section: each method
+#: then keeps the same share of its draws, so the tuning budget stays equal across methods)
+BRACKETS = ("method", "all")
 #: a failed or diverged seed's value under ASHA, in the worse direction (finite: see the module doc)
 FAILED_SCORE = 1e30
 #: which way is better for a logged value, by its name before ``_<extractor>``
@@ -71,6 +75,8 @@ class Plan:
     scheduler: str = "sync"
     keep: float = 0.5
     all_methods: Dict[str, List[Cell]] = field(default_factory=dict)
+    brackets: Dict[str, str] = field(default_factory=dict)  # configuration -> the bracket it competes in
+    bracket: str = "all"  # BRACKETS
 
     @property
     def rungs(self) -> List[int]:
@@ -116,7 +122,7 @@ def direction(name: str) -> Optional[str]:
 def make_plan(study: Study, cells: List[Cell]) -> Plan:
     """The halving settings, each checked against what the runs log, before anything starts."""
     spec = dict(study.halving)
-    valid = ("first_rung", "keep", "metric", "mode", "scheduler")
+    valid = ("first_rung", "keep", "metric", "mode", "scheduler", "bracket")
     unknown = set(spec) - set(valid)
     if unknown:
         raise GannormError(f"unknown halving key(s) {', '.join(sorted(unknown))}; valid: {', '.join(valid)}")
@@ -160,12 +166,26 @@ def make_plan(study: Study, cells: List[Cell]) -> Plan:
     if better and mode != better:
         raise GannormError(f"halving.mode {mode} would keep the worst methods: {'lower' if better == 'min' else 'higher'} "
                            f"{metric} is better; give mode: {better} or leave mode out")
+    drawn = any(a.name == DRAW_AXIS for a in study.axes)
+    bracket = str(spec.get("bracket", "method" if drawn else "all"))
+    if bracket not in BRACKETS:
+        raise GannormError(f"halving.bracket must be {' or '.join(BRACKETS)}, got {bracket!r}")
+    if bracket == "method" and not drawn:
+        raise GannormError("halving.bracket: method halves each method's drawn settings: it needs a sample "
+                           "section (draws); without one give bracket: all or leave it out")
+    if bracket == "method" and scheduler == "asha":
+        raise GannormError("halving.bracket: method needs scheduler: sync (ASHA judges every cell in one "
+                           "bracket); or give bracket: all")
     methods: Dict[str, List[Cell]] = {}
+    brackets: Dict[str, str] = {}
     for c in study.cells:
-        methods.setdefault(method_of(study, c), []).append(c)
+        name = method_of(study, c)
+        methods.setdefault(name, []).append(c)
+        rest = {k: v for k, v in c.labels.items() if k not in (study.seed_axis, DRAW_AXIS)}
+        brackets[name] = (cell_id(rest) or "all") if bracket == "method" else "all"
     todo = {c.id for c in cells}
     plan = Plan(metric, mode, first, eta, full, {m: cs for m, cs in methods.items() if any(c.id in todo for c in cs)},
-                scheduler, keep, methods)
+                scheduler, keep, methods, brackets, bracket)
     for m in plan.rungs:
         if m % step:
             raise GannormError(f"halving rung {m} is not a multiple of the interval {metric} is logged at ({step}): "
@@ -258,11 +278,16 @@ def run_sync(study: Study, plan: Plan, store: Store, paths: Dict[str, Path], poo
             raise GannormError(f"successive halving at iteration {m}: no method has a finite {plan.metric} "
                                f"(every one has a diverged seed); nothing can be selected: lower the learning "
                                f"rates or choose another halving.metric")
-        decisions, cut = selection.decide_rung(k, m, values, plan.keep, plan.mode, final)
-        summary = {}
-        if cut:
-            summary[f"margin@{m}"] = cut
-            cuts[m] = cut
+        decisions, summary = [], {}
+        groups: Dict[str, Dict[str, Dict[str, float]]] = {}
+        for method, v in values.items():
+            groups.setdefault(plan.brackets.get(method, "all"), {})[method] = v
+        for name, group in sorted(groups.items()):
+            rows_k, cut = selection.decide_rung(k, m, group, plan.keep, plan.mode, final)
+            decisions += rows_k
+            if cut:
+                summary[f"margin@{m}" + (f"@{name}" if len(groups) > 1 else "")] = cut
+                cuts[(m, name)] = cut
         selection.save(store, decisions, summary)
         if final:
             break
@@ -295,6 +320,7 @@ def _summary(store: Store, study: Study, plan: Plan) -> None:
     used = sum(r["iterations"] or 0 for r in store.runs() if r["cell_id"] in ids)
     selection.save(store, [], {"metric": plan.metric, "mode": plan.mode, "keep": f"1/{plan.eta}",
                                "scheduler": plan.scheduler, "rungs": ",".join(map(str, plan.rungs)),
+                               "bracket": plan.bracket,
                                "full_budget": plan.full, "iterations_used": used,
                                "iterations_full_grid": plan.full * len(study.cells)})
 

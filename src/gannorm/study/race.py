@@ -5,6 +5,7 @@ Study YAML::
     seeds: {start: 3, max: 20, step: 2}   # seeds per method at the first look, the most, added per round
     race: {alpha: 0.05, spending: pocock}  # optional; the defaults
     budget: {runs: 60}                     # optional: stop before a round would pass it
+                                           # (or cpu_hours / gpu_hours: the runs' hours, summed)
 
 After each round (a *look*) the methods still in the race are compared, every pair on the
 seeds both have, by the paired t-test, Holm-corrected within the look at that look's share
@@ -50,7 +51,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy import stats
@@ -74,6 +75,10 @@ class RaceDesign:
     alpha: float = S.ALPHA
     spending: str = DEFAULT_SPENDING
     budget_runs: Optional[int] = None
+    #: hours of runs (each run's wall-clock time, training and final test, summed over runs: CPU
+    #: hours with one core per run, GPU hours with one GPU per run) and which of the two was given
+    budget_hours: Optional[float] = None
+    budget_unit: str = "cpu_hours"
 
     def __post_init__(self):
         for name in ("start", "max", "step"):
@@ -90,6 +95,10 @@ class RaceDesign:
             raise GannormError(f"race.spending must be one of {', '.join(SPENDING)}, got {self.spending!r}")
         if self.budget_runs is not None and (isinstance(self.budget_runs, bool) or self.budget_runs < 1):
             raise GannormError(f"budget.runs must be a whole number >= 1, got {self.budget_runs!r}")
+        if self.budget_hours is not None and (isinstance(self.budget_hours, bool)
+                                              or not isinstance(self.budget_hours, (int, float))
+                                              or not self.budget_hours > 0):
+            raise GannormError(f"budget.{self.budget_unit} must be a number of hours > 0, got {self.budget_hours!r}")
 
     def looks(self) -> List[int]:
         """Seeds per method at each look: start, start + step, ..., max."""
@@ -179,16 +188,20 @@ def parse(seeds, race=None, budget=None, where: str = "seeds") -> RaceDesign:
     unknown = set(seeds) - {"start", "max", "step"}
     race, budget = race or {}, budget or {}
     unknown_r = set(race) - {"alpha", "spending"}
-    unknown_b = set(budget) - {"runs"}
+    unknown_b = set(budget) - {"runs", "cpu_hours", "gpu_hours"}
     for name, bad, valid in ((where, unknown, "start, max, step"), ("race", unknown_r, "alpha, spending"),
-                             ("budget", unknown_b, "runs")):
+                             ("budget", unknown_b, "runs, cpu_hours, gpu_hours")):
         if bad:
             raise GannormError(f"{name}: unknown key(s) {', '.join(sorted(map(str, bad)))}; valid: {valid}")
     if "start" not in seeds or "max" not in seeds:
         raise GannormError(f"{where}: give both start and max, e.g. {{start: 3, max: 20}}")
+    hours = [k for k in ("cpu_hours", "gpu_hours") if k in budget]
+    if len(hours) > 1:
+        raise GannormError("budget: give cpu_hours or gpu_hours, not both (each is the runs' hours, summed)")
     return RaceDesign(start=seeds["start"], max=seeds["max"], step=seeds.get("step", 2),
                       alpha=race.get("alpha", S.ALPHA), spending=race.get("spending", DEFAULT_SPENDING),
-                      budget_runs=budget.get("runs"))
+                      budget_runs=budget.get("runs"), budget_hours=budget.get(hours[0]) if hours else None,
+                      budget_unit=hours[0] if hours else "cpu_hours")
 
 
 @dataclass
@@ -212,9 +225,10 @@ def _finite(d: Dict) -> Dict:
 
 
 def look(results: Dict[str, Dict], active: List[str], design: RaceDesign, index: int,
-         runs_so_far: int = 0) -> Look:
+         runs_so_far: int = 0, hours: Optional[Tuple[float, float]] = None) -> Look:
     """Decide one look from ``results`` ({method: {seed: value}}, lower is better) over the
-    methods still ``active``."""
+    methods still ``active``. ``hours``: (hours used so far, mean hours of one run), for a
+    budget in hours (the next round's cost is projected from the mean run)."""
     alpha = design.levels()[index]
     # a method none of whose runs finished (every one diverged) has lost: it leaves the race
     lost = [m for m in active if results.get(m) and not _finite(results[m])]
@@ -266,6 +280,13 @@ def look(results: Dict[str, Dict], active: List[str], design: RaceDesign, index:
         return Look(index, alpha, seeds, means, leader, tested, apart, "budget",
                     f"the next round ({added} seeds x {len(nxt)} methods) would pass budget.runs="
                     f"{design.budget_runs} ({runs_so_far} runs used)")
+    if design.budget_hours is not None and hours is not None:
+        used, per_run = hours
+        if used + added * len(nxt) * per_run > design.budget_hours:
+            return Look(index, alpha, seeds, means, leader, tested, apart, "budget",
+                        f"the next round ({added} seeds x {len(nxt)} methods, about {added * len(nxt) * per_run:.2g} "
+                        f"hours at the mean run's {per_run:.2g}) would pass budget.{design.budget_unit}="
+                        f"{design.budget_hours:g} ({used:.2g} hours used)")
     return Look(index, alpha, seeds, means, leader, tested, apart, "continue", "", nxt)
 
 

@@ -9,7 +9,7 @@ store (``meta race``: one entry per look), and said in one line.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import outcomes
 from ..store.labels import method_labels
@@ -20,13 +20,16 @@ from ..store import Store
 
 
 def methods_of(study: Study) -> "OrderedDict[str, Dict[int, Cell]]":
-    """{method label: {seed: cell}}; a method's label is its cell labels less the seed
-    (``method_labels``)."""
-    out: "OrderedDict[str, Dict[int, Cell]]" = OrderedDict()
+    """{method label: {i: cell}}: a method's label is its cell labels less the seed
+    (``method_labels``), ``i`` the
+    rank of the cell's seed among the method's (a study's race has seeds 0 .. max-1; a raced
+    confirmation ``first`` .. ``first + max - 1``), so a look at n seeds takes ranks 0 .. n-1."""
+    seeds: "OrderedDict[str, List[Tuple[int, Cell]]]" = OrderedDict()
     for c in study.cells:
         name = ",".join(f"{k}={v}" for k, v in method_labels(c.labels)) or "all"
-        out.setdefault(name, {})[int(c.labels["train.seed"])] = c
-    return out
+        seeds.setdefault(name, []).append((int(c.labels["train.seed"]), c))
+    return OrderedDict((m, {i: c for i, (_, c) in enumerate(sorted(cs, key=lambda sc: sc[0]))})
+                       for m, cs in seeds.items())
 
 
 def stored_values(store: Store, study: Study, cells: Dict[int, Cell]) -> Dict[int, float]:
@@ -47,6 +50,15 @@ def stored_values(store: Store, study: Study, cells: Dict[int, Cell]) -> Dict[in
         if o["status"] == outcomes.DONE and row and row.get("value") is not None:
             out[seed] = float(row["value"])
     return out
+
+
+def _hours(store: Store, methods) -> Optional[Tuple[float, float]]:
+    """(hours used by the race's stored runs, the mean hours of one) from each run's recorded
+    wall-clock time (the whole cell when recorded, else its training); None before any."""
+    ids = {c.id for cs in methods.values() for c in cs.values()}
+    secs = [r.get("cell_seconds") or r.get("train_seconds") for r in store.runs() if r["cell_id"] in ids]
+    secs = [float(x) for x in secs if x]
+    return (sum(secs) / 3600, sum(secs) / len(secs) / 3600) if secs else None
 
 
 def _record(lk: race_mod.Look) -> Dict:
@@ -79,11 +91,13 @@ def run_race(study: Study, store: Store, pool, todo: List[Cell], on_done: Option
             pool.run([(c, None) for c in batch], on_result)
         values = {m: stored_values(store, study, {s: c for s, c in methods[m].items() if s < n}) for m in active}
         used = sum(1 for cs in methods.values() for c in cs.values() if store.outcome(c.id))
-        lk = race_mod.look(values, active, design, i, used)
+        lk = race_mod.look(values, active, design, i, used, _hours(store, methods))
         history.append(_record(lk))
         store.set_meta("race", {"design": {"start": design.start, "max": design.max, "step": design.step,
                                            "alpha": design.alpha, "spending": design.spending,
-                                           "budget_runs": design.budget_runs},
+                                           "budget_runs": design.budget_runs,
+                                           **({design.budget_unit: design.budget_hours}
+                                              if design.budget_hours is not None else {})},
                                 "looks": history, "runs": used})
         say(f"race look {i + 1} ({n} seeds): {lk.decision}" + (f": {lk.reason}" if lk.reason else
             f"; {', '.join(lk.next_round)} get more seeds" + (f", {', '.join(lk.told_apart)} told apart"

@@ -245,6 +245,11 @@ def _confirm(study: Study, store: Store, runs: Path, p: Dict[str, Path], backend
         config_mod.save(cell.config, p["configs"] / f"{cell.id}.yaml")
         if needs_work(store, phase, cell, retry_failed):
             todo.append(cell)
+    if study.race is not None:  # the confirmation is a seeds race: seeds only where still undecided
+        pool = LocalPool(phase, p, jobs, threads) if backend == "local" else \
+            backends.BACKENDS[backend].pool(phase, p, options)
+        with pool:
+            return race_runner.run_race(phase, store, pool, todo, on_done, say)
     return _run_cells(phase, todo, backend, p, store, options, jobs, threads, on_done)
 
 
@@ -277,7 +282,7 @@ def run_study(study: Study, out_dir: str | Path, jobs: int = 1, retry_failed: bo
             config_mod.save(cell.config, p["configs"] / f"{cell.id}.yaml")
             if needs_work(store, study, cell, retry_failed):
                 todo.append(cell)
-        if study.race is not None:
+        if study.race is not None and study.strategy != "tune-confirm":
             pool = LocalPool(study, p, jobs, threads) if backend == "local" else \
                 backends.BACKENDS[backend].pool(study, p, options)
             with pool:

@@ -5,6 +5,8 @@ Study YAML::
     strategy: tune-confirm
     sample: {draws: 8, seed: 0, space: {...}}         # the tuning phase (gannorm.study.search_space)
     confirm: {seeds: [100, 101, 102], iterations: 4000}   # fresh seeds, the full length
+    # or a seeds race as the confirmation (seeds added only while the verdict is undecided):
+    # confirm: {seeds: {start: 3, max: 10, step: 2, first: 100}}  +  race: {...}, budget: {...}
 
 The tuning phase trains every method at every draw (the study's cells). Then, per method,
 the draw with the lowest mean validation score (the runs' lowest running error, on
@@ -58,8 +60,11 @@ def confirm_cells(study: Study, store, confirm: Dict) -> Tuple[List[Cell], List[
     cells = []
     for m, (draw, score) in best.items():
         tuned = by_method[(m, draw)]
+        seeds = confirm["seeds"]
+        how = (f"raced from seed {seeds[0]} (seeds added only while undecided, at most {len(seeds)})"
+               if confirm.get("race") else f"confirmed with seeds {', '.join(map(str, seeds))}")
         lines.append(f"{', '.join(f'{k}={v}' for k, v in m) or 'all'}: best draw {draw} (validation score "
-                     f"{score:.5g}) confirmed with seeds {', '.join(map(str, confirm['seeds']))}")
+                     f"{score:.5g}) {how}")
         for seed in confirm["seeds"]:
             labels = {PHASE: CONFIRM, **dict(m), "train.seed": str(seed), DRAW_AXIS: draw}
             overrides = [o for o in tuned.overrides if not o.startswith("train.seed=")] + \

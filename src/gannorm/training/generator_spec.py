@@ -2,9 +2,10 @@
 
 A checkpoint's ``generator_spec`` holds the image size and channels, the classes (count and
 names), G's output range and z size, the run's config (model and norm settings, and the
-loss and tricks that may wrap G, e.g. a conditional G) and the gannorm version. With it,
+tricks that may wrap G, e.g. a conditional G) and the gannorm version. With it,
 ``build_generator`` makes the same (wrapped) module the weights belong to without loading
-any data, so a run copied elsewhere, or whose data moved, can still be sampled.
+any data or building the loss and the other tricks, so a run copied elsewhere, or whose data
+moved, can still be sampled.
 Only plain dicts, lists, strings and numbers: loads with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .. import config as config_mod
 from ..data import ImageSpec
 from ..errors import GannormError
 from ..models import build_models
-from ..tricks import setup_models
+from ..tricks import wrap_generator
 
 SPEC_FORMAT = "gannorm-generator-spec-1"
 
@@ -53,9 +54,10 @@ def check_spec(spec: Any, where: str) -> Dict[str, Any]:
 
 
 def build_generator_for(cfg: config_mod.Config, data: ImageSpec) -> torch.nn.Module:
-    """G as the trainer builds it for ``data`` (with the run's wrappers), untrained."""
-    g, d = build_models(cfg.model, data.size, data.channels)
-    return setup_models(cfg, g, d, data, warn=False)[0]
+    """G as the trainer builds it for ``data`` (with the wrappers of the tricks that change G,
+    e.g. a conditional G), untrained; the loss and the other tricks are not built."""
+    g, _ = build_models(cfg.model, data.size, data.channels)  # a model builder makes the pair
+    return wrap_generator(cfg, g, data)
 
 
 def build_generator(spec: Dict[str, Any]) -> torch.nn.Module:

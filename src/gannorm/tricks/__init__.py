@@ -63,4 +63,16 @@ def setup_models(cfg, G, D, data, *, warn: bool = True):
     return env.G, env.D, loss, hooks
 
 
-__all__ = ["build_hooks", "setup_models", "n_classes", "truncated_normal"]
+def wrap_generator(cfg, G, data):
+    """G as ``setup_models`` leaves it, built alone: only the tricks registered with
+    ``wraps_g=True`` change G at set-up (the others wrap D, act in the steps or only read G),
+    so G is wrapped by their ``wrap_g(G, n_classes)``, innermost first, and no loss, D wrapper
+    or other trick is built. What sampling, export and evaluation use to rebuild a trained G."""
+    tricks = [TRICKS.build(name, **args) for name, raw in (cfg.train.tricks or {}).items()
+              if (args := trick_options(name, raw)) is not None and TRICKS.attr(name, "wraps_g", False)]
+    for t in sorted(tricks, key=lambda t: t.order):  # setup_models's order (HookList.setup)
+        G = t.wrap_g(G, n_classes(data))
+    return G
+
+
+__all__ = ["build_hooks", "setup_models", "n_classes", "truncated_normal", "wrap_generator"]

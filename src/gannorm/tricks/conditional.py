@@ -122,7 +122,8 @@ class ConditionalD(DWrapper):
         return (out, h) if return_features else out
 
 
-@TRICKS.register("conditional", help="class labels into G (concat|cbn) and D (projection|concat)", phase="model")
+@TRICKS.register("conditional", help="class labels into G (concat|cbn) and D (projection|concat)", phase="model",
+                 wraps_g=True)
 class Conditional(Hooks):
     needs_labels = True
     order = 90  # outermost: the labels reach every other wrapper's D through it
@@ -130,11 +131,17 @@ class Conditional(Hooks):
     def __init__(self, g: str = "concat", d: str = "projection"):
         self.g, self.d = g, d
 
+    def wrap_g(self, G, n_classes, data_name: str = "the data"):
+        """G as this trick's set-up wraps it (what a checkpoint's G weights belong to); also
+        what ``tricks.wrap_generator`` calls to rebuild G alone for sampling."""
+        if n_classes is None:
+            raise GannormError(f"trick conditional needs class labels, but {data_name} has none; use a "
+                               f"labelled dataset (class folders, fashion_mnist_small, cifar10)")
+        return ConditionalG(G, n_classes, self.g)
+
     def setup(self, env):
         if env.n_classes is None:
-            name = env.cfg.data.name if env.cfg is not None else "the data"
-            raise GannormError(f"trick conditional needs class labels, but {name} has none; use a "
-                               f"labelled dataset (class folders, fashion_mnist_small, cifar10)")
+            self.wrap_g(env.G, None, env.cfg.data.name if env.cfg is not None else "the data")  # its one-line error
         if env.n_classes < 2:
             warn("trick conditional: the data has a single class (a flat folder?), so the labels carry "
                  "no information")
@@ -142,5 +149,5 @@ class Conditional(Hooks):
             raise GannormError(f"trick conditional d=projection adds to D's logit, but loss "
                                f"{env.loss.name!r} gives D its own output; use d=concat")
         fs = feature_shape(env.D, env.image_shape)
-        env.G = ConditionalG(env.G, env.n_classes, self.g)
+        env.G = self.wrap_g(env.G, env.n_classes)  # in the order of earlier versions: the same initial weights
         env.D = ConditionalD(env.D, env.n_classes, self.d, env.image_shape[0], fs[0])
