@@ -169,6 +169,11 @@ def test_a_raced_confirmation_adds_seeds_only_where_undecided(tmp_path, monkeypa
     assert race["looks"][0]["seeds"] == {"norm=good": 3, "norm=close": 3, "norm=bad": 3}
     assert race["runs"] == len(confirm) < 7 * 3
     store.close()
+    from gannorm.report import build_report
+
+    page = build_report(tmp_path / "out").read_text()
+    assert "in a seeds race from seed 100 (seeds added only while the verdict was undecided" in page
+    assert f"Runs used: {len(confirm)} (a fixed design of 7 seeds for every method would use 21)" in page
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -94,6 +94,9 @@ def test_tuning_view_from_planted_scores(tmp_path):
     row = re.search(r"<tr><td class='l'>weight</td><td>4</td><td>1</td><td>d0</td>", page)
     assert row, "the weight row: 4 draws, 1 failed, best draw d0"
     assert "running test, inside the held-out final test set" in page  # no validation split in these runs
+    # the runs of a method differ by draw, not by seed: the page says so
+    assert "4 draws per method (one run at each drawn setting)" in page and "seeds per method" not in page
+    assert "Mean ± std over draws" in page and "over seeds" not in page
 
 
 def test_no_tuning_view_without_draws(tmp_path):

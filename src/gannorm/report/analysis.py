@@ -67,6 +67,12 @@ class StudyResults:
     def panels(self) -> List[str]:
         return list(self.groups)
 
+    @property
+    def replicate(self) -> str:
+        """What repeats a method in this study: ``seed``, or ``draw`` when its runs differ by
+        drawn settings instead (a tuning study without a seed axis)."""
+        return "draw" if self.seed_key == DRAW_AXIS else "seed"
+
     def seed(self, run: Dict) -> str:
         return str(run["labels"].get(self.seed_key, run["cell_id"])) if self.seed_key else run["cell_id"]
 

@@ -103,7 +103,7 @@ class Page:
         """Everything the templates show, as plain data (figures are written on the way)."""
         st = self.st
         return {"title": (st.meta.get("study") or {}).get("name") or self.dir.name,
-                "panel_key": st.panel_key,
+                "panel_key": st.panel_key, "replicate": st.replicate,
                 "recommendation": self.recommendation(), "provenance": self.provenance(),
                 "final_test": self.final_test(), "tuning": self.tuning(), "race": self.race(),
                 "budgets": self.budget_section(), "curves": self.curves(), "stability": self.stability(),
@@ -139,7 +139,8 @@ class Page:
         data = "; ".join(f"{d['name']} ({d['images']} images)" if d.get("images") else d["name"] for d in ds) \
             or cfg.data.name
         parts = [f"{cfg.train.iterations:,} training iterations (the paper trains 100,000)",
-                 f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} per method", f"data: {data}"]
+                 f"{len(seeds)} {st.replicate}{'s' if len(seeds) != 1 else ''} per method"
+                 + (" (one run at each drawn setting)" if st.replicate == "draw" else ""), f"data: {data}"]
         red = self.reduced()
         if red:
             parts.append("a reduced final test (" + "; ".join(red) + ")")
@@ -327,6 +328,8 @@ class Page:
                  "settings": self._draw_settings(panel, m, b[1]) if b else ""} for m, b in best.items()]})
         return {"where": where, "figure": _img(path) if path else "", "panels": panels,
                 "confirm": {"seeds": ", ".join(map(str, confirm["settings"]["seeds"])),
+                            "raced": bool(confirm["settings"].get("race")),
+                            "first": (confirm["settings"]["seeds"] or [None])[0],
                             "iterations": f"{confirm['settings']['iterations']:,}",
                             "lines": confirm["lines"]} if confirm else None}
 
@@ -355,6 +358,8 @@ class Page:
         d = race["design"]
         return {"start": d["start"], "step": d["step"], "max": d["max"], "alpha": d["alpha"],
                 "spending": d["spending"].replace("_", "-"), "budget_runs": d.get("budget_runs"),
+                "budget_hours": next((f"{d[k]:g} {k.replace('_', ' ')}" for k in ("cpu_hours", "gpu_hours") if d.get(k)),
+                                     None),
                 "runs": race["runs"], "fixed_runs": d["max"] * len(race["looks"][0]["seeds"]),
                 "looks": [{"look": lk["look"], "seeds": ", ".join(f"{m} {n}" for m, n in lk["seeds"].items()),
                            "leader": lk["leader"], "level": f"{lk['level']:.3g}",
@@ -363,7 +368,7 @@ class Page:
 
     # ---------------------------------------------------------------- curves, stability
     def curves(self) -> List[tuple]:
-        figs = [("Running reconstruction error (mean ± std over seeds)",
+        figs = [("Running reconstruction error (mean ± std over " + self.st.replicate + "s)",
                  figures.curves(self.st, "recon_running", f"running-test error\n({RECON_UNIT})",
                                 self.out / "recon_running.png", log=True)),
                 ("Discriminator loss", figures.curves(self.st, "d_loss", "D loss", self.out / "d_loss.png", smooth=5)),
@@ -391,7 +396,7 @@ class Page:
                 seeds = []
                 for r in sorted(runs, key=st.seed):
                     src = Path(r["run_dir"] or "") / "samples" / "final.png"
-                    seeds.append({"caption": f"seed {st.seed(r)}" if st.seed_key else r["cell_id"],
+                    seeds.append({"caption": f"{st.replicate} {st.seed(r)}" if st.seed_key else r["cell_id"],
                                   "src": _img(src) if src.exists() else "", "status": r["status"]})
                 out.append({"name": m, "seeds": seeds})
             panels.append({"name": panel, "real": _img(real) if real else "", "methods": out})
