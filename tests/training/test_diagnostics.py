@@ -103,6 +103,27 @@ def test_gradient_and_output_diagnostics_against_direct_computation(tmp_path, on
     assert vals["diag/diversity"] == pytest.approx(health.diversity_ratio(fake.clamp(0, 1), real01), rel=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # fp16/bf16 on a CPU without native instructions
+@pytest.mark.parametrize("amp", ["fp16", "bf16"])
+def test_gradient_norms_are_unscaled_under_mixed_precision(tmp_path, one_thread, amp):
+    """fp16 multiplies the losses by the grad scaler's scale (65,536 at the start) before the
+    backward pass; the diagnostics must read the gradients after the scaler unscaled them.
+    Against the same run in float32: equal up to the half precision's rounding (a still-scaled
+    gradient would be 65,536 times larger)."""
+    over = TINY + ["iterations=3", "diagnostics_every=1", "log_every=1", "checkpoint_every=0"]
+    norms = {}
+    for mode in ("off", amp):
+        t = Trainer(config.load(None, over + [f"train.amp={mode}"]), tmp_path / mode, quiet=True)
+        t.train()
+        if mode == "fp16":
+            assert t.amp.scalers["d"].get_scale() > 1000  # the scale was in force
+        recs = [json.loads(l) for l in (tmp_path / mode / "metrics.jsonl").read_text().splitlines()]
+        norms[mode] = [(r["diag/grad_D"], r["diag/grad_G"]) for r in recs if "diag/grad_D" in r]
+    assert len(norms[amp]) == 3
+    for (d32, g32), (d, g) in zip(norms["off"], norms[amp]):
+        assert d == pytest.approx(d32, rel=0.05) and g == pytest.approx(g32, rel=0.05)
+
+
 def _weights(path):
     s = load_checkpoint(path)
     return {f"{k}.{n}": v for k in ("G", "D", "opt_D", "rng") for n, v in _flat(s[k])}
