@@ -40,6 +40,9 @@ PLANTED = {
 GUARDED = {"diverge-rollback": PLANTED["diverge"] + ["train.guard.action=rollback"]}
 
 
+EXTRA: list = []  # overrides every run gets (--base-features)
+
+
 def train(workdir: Path, name: str, over, force=False) -> Path:
     run = workdir / name
     if (run / "checkpoints" / "latest.pt").exists() and not force:
@@ -48,7 +51,7 @@ def train(workdir: Path, name: str, over, force=False) -> Path:
     log = workdir / f"{name}.log"
     with open(log, "w") as f:
         subprocess.run([sys.executable, "-m", "gannorm", "train", str(ROOT / "configs/quickstart.yaml"), *BASE,
-                        *over, "--run-dir", str(run), "--quiet"], env=env, stdout=f, stderr=subprocess.STDOUT)
+                        *EXTRA, *over, "--run-dir", str(run), "--quiet"], env=env, stdout=f, stderr=subprocess.STDOUT)
     return run
 
 
@@ -90,15 +93,21 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--base-features", type=int, default=None,
+                    help="model.base_features of every run (default: the config's 32; 16 is ~4x faster on a CPU)")
+    ap.add_argument("--only", nargs="*", default=None, help="run only these names (healthy: the D norms)")
     a = ap.parse_args()
+    if a.base_features:
+        EXTRA.append(f"model.base_features={a.base_features}")
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
     jobs = []
     if a.what == "healthy":
         jobs = [(f"healthy-g{g}-d{d}-s{s}", [f"g_norm={g}", f"d_norm={d}", f"train.seed={s}",
-                                             f"train.iterations={a.iterations}"]) for s in a.seeds for g, d in NORMS]
+                                             f"train.iterations={a.iterations}"]) for s in a.seeds for g, d in NORMS
+                if a.only is None or d in a.only]
     elif a.what == "planted":
-        jobs = list(PLANTED.items()) + list(GUARDED.items())
+        jobs = [j for j in list(PLANTED.items()) + list(GUARDED.items()) if a.only is None or j[0] in a.only]
     with ThreadPoolExecutor(a.jobs) as ex:
         list(ex.map(lambda j: train(work, *j), jobs))
     for run in sorted(p for p in work.iterdir() if p.is_dir()):

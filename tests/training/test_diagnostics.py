@@ -222,10 +222,39 @@ def test_collapse_needs_a_fall_not_a_low_start():
 def test_divergence_from_growth_and_non_finite():
     h = health.HealthConfig(patience=2, diverge_growth=20, reference_diagnostics=3)
     seq = [1.0, 2.0, 1.5, 5.0, 19.0, 31.0, 80.0]  # reference = median(1, 2, 1.5) = 1.5; 30 = 20 x 1.5
-    ev = _observe(health.Monitor(h), seq, health.GRAD_D)
-    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 700, 600)]
-    ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, float("nan"), float("inf")], health.GRAD_G)
-    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)]
+    for key in health.GROWTH_KEYS:
+        ev = _observe(health.Monitor(h), seq, key)
+        assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 700, 600)], key
+    for key in health.FINITE_KEYS:
+        ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, float("nan"), float("inf")], key)
+        assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)], key
+
+
+def test_parameter_gradient_norms_warn_only_when_not_finite():
+    """The last step's gradient norm swings 20x in healthy runs: its growth is no divergence
+    signal, only a non-finite value is."""
+    h = health.HealthConfig(patience=2)
+    for key in (health.GRAD_D, health.GRAD_G):
+        assert _observe(health.Monitor(h), [1.0, 1.0, 1.0, 500.0, 800.0, 1e6, 1e9], key) == []
+        ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, 500.0, float("inf"), float("nan")], key)
+        assert [(e.iteration, e.onset) for e in ev] == [(600, 500)]
+
+
+@pytest.mark.parametrize("patience", [2, 3, 4])
+@pytest.mark.parametrize("key", health.GROWTH_KEYS)
+@pytest.mark.parametrize("spike", [100.0, float("nan"), float("inf")])
+def test_one_noisy_diagnostic_never_warns_and_a_lasting_one_does(patience, key, spike):
+    """Hysteresis over a grid: a single diagnostic past any rule (a growth spike, NaN, inf)
+    between healthy ones raises nothing; the same value held for `patience` diagnostics warns,
+    with the onset at the first of them."""
+    h = health.HealthConfig(patience=patience)
+    healthy = [1.0, 1.1, 0.9, 1.0]
+    assert _observe(health.Monitor(h), healthy + [spike] + healthy, key) == []
+    ev = _observe(health.Monitor(h), healthy + [spike] * patience + [1.0], key)
+    onset = (len(healthy) + 1) * 100
+    assert [(e.kind, e.signal, e.onset, e.iteration) for e in ev] == [
+        ("warning", "divergence", onset, onset + (patience - 1) * 100),
+        ("cleared", "divergence", onset, onset + patience * 100)]
 
 
 def test_overfit_needs_rt_and_gap_and_is_loss_aware():
