@@ -230,11 +230,11 @@ def test_divergence_from_growth_and_non_finite():
         assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)], key
 
 
-def test_parameter_gradient_norms_warn_only_when_not_finite():
-    """The last step's gradient norm swings 20x in healthy runs: its growth is no divergence
-    signal, only a non-finite value is."""
+def test_gradient_norms_warn_only_when_not_finite():
+    """The last step's gradient norms swing 20x in healthy runs and D's input gradient keeps
+    growing without normalization: their growth is no divergence signal, a non-finite value is."""
     h = health.HealthConfig(patience=2)
-    for key in (health.GRAD_D, health.GRAD_G):
+    for key in (health.GRAD_D, health.GRAD_G, health.GRAD_INPUT):
         assert _observe(health.Monitor(h), [1.0, 1.0, 1.0, 500.0, 800.0, 1e6, 1e9], key) == []
         ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, 500.0, float("inf"), float("nan")], key)
         assert [(e.iteration, e.onset) for e in ev] == [(600, 500)]
