@@ -175,7 +175,7 @@ class Event:
 
     def to_dict(self) -> Dict[str, Any]:
         return {"event": self.kind, "signal": self.signal, "iteration": self.iteration, "onset": self.onset,
-                "value": _json_float(self.value), "threshold": self.threshold, "text": self.text}
+                "value": _json_float(self.value), "threshold": _json_float(self.threshold), "text": self.text}
 
 
 def _json_float(v: float):

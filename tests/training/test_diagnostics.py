@@ -280,3 +280,11 @@ def test_monitor_state_survives_a_round_trip():
     m2 = health.Monitor(health.HealthConfig(patience=3))
     m2.load_state_dict(json.loads(json.dumps(m.state_dict())))
     assert [e.onset for e in m2.observe(400, {health.DIVERSITY: 0.5})] == [200]
+
+
+def test_event_of_a_non_finite_loss_is_strict_json():
+    """The guard's event for a non-finite loss has neither a value nor a threshold: health.jsonl
+    still holds strict JSON (no bare NaN that other readers reject)."""
+    e = health.Event("warning", "divergence", 420, 415, math.nan, math.nan, "g_loss stopped being finite")
+    d = json.loads(json.dumps(e.to_dict(), allow_nan=False))
+    assert d["value"] == "nan" and d["threshold"] == "nan" and d["onset"] == 415
