@@ -49,6 +49,10 @@ PLANTED = {
     # (c) D overfits 200 training images (data.max_train), at 10x the default D learning rate
     "overfit": SMALL + ["data.max_train=200", "optim.d_lr=1e-3", "train.iterations=2500",
                         "train.diagnostics_every=50", "train.checkpoint_every=500"],
+    "overfit-default-lr": SMALL + ["data.max_train=200", "train.iterations=3000", "train.diagnostics_every=50",
+                                   "train.checkpoint_every=500"],
+    "overfit-32": ["data.max_train=200", "train.iterations=2000", "train.diagnostics_every=50",
+                   "train.checkpoint_every=500"],
 }
 GUARDED = {"diverge-ramp-rollback": PLANTED["diverge-ramp"] + ["train.guard.action=rollback",
                                                                 "train.guard.on=[divergence]"]}
