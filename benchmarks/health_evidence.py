@@ -2,11 +2,13 @@
 healthy runs get no warning, and a rollback guard saves a diverging run.
 
     python benchmarks/health_evidence.py healthy --seeds 0 1 --jobs 2 --workdir /tmp/health
+    python benchmarks/health_evidence.py healthy --seeds 1 --jobs 1 --base-features 16 --workdir /tmp/health16
     python benchmarks/health_evidence.py planted --jobs 2 --workdir /tmp/health
     python benchmarks/health_evidence.py report --workdir /tmp/health
 
 Each run is ``gannorm train configs/quickstart.yaml`` (bundled Fashion-MNIST, DCGAN with 32
-base features, CPU, one thread per run) with the overrides below; the report reads only the
+base features, or 16 with ``--base-features 16``; CPU, one thread per run) with the overrides
+below; the report reads only the
 run directories (metrics.jsonl, health.jsonl, outcome.json), replaying the rules of
 ``gannorm.health`` over the logged diagnostics.
 """
@@ -26,18 +28,37 @@ BASE = ["train.sample_every=0", "train.checkpoint_every=100", "eval.test_interva
 #: both networks normalised alike, then the D-only normalizations (G keeps the default weight norm)
 NORMS = [("none", "none"), ("batch", "batch"), ("weight", "weight"), ("layer", "layer"), ("group", "group"),
          ("instance", "instance"), ("weight", "spectral"), ("weight", "spectral_strict"), ("weight", "bssn")]
+#: the planted failures (configs/quickstart.yaml at 16 base features, the overrides below)
+SMALL = ["model.base_features=16"]
+#: RMSProp with eps 1e10 is plain SGD at lr / eps: here a linear warm-up ramps that rate from 0
+#: to 0.5 (diverge-ramp) or 0.25 (diverge-slow) over the run, past what the unnormalised nets bear
+DIVERGE = SMALL + ["loss=lsgan", "g_norm=none", "d_norm=none", "optim.eps=1e10", "train.checkpoint_every=50",
+                   "eval.test_interval=100"]
 PLANTED = {
-    # (a) divergence: RMSProp with a huge eps acts like plain SGD with lr/eps; at lr/eps = 0.05
-    # without normalization the weights grow until the losses overflow
-    "diverge": ["train.iterations=1000", "g_norm=none", "d_norm=none", "loss=lsgan",
-                "optim.g_lr=50", "optim.d_lr=50", "optim.eps=1000"],
-    # (b) collapse: no normalization, a D learning rate 500x the default
-    "collapse": ["train.iterations=1000", "g_norm=none", "d_norm=none", "optim.g_lr=5e-2", "optim.d_lr=5e-2",
-                 "model.base_features=16", "train.diagnostics_every=25"],
-    # (c) D overfits 200 training images (the other 2,300 held out)
-    "overfit": ["train.iterations=3000", "data.holdout=2300", "optim.d_lr=4e-4"],
+    # (a) a learning rate that becomes too high after a few hundred iterations
+    "diverge-ramp": DIVERGE + ["optim.g_lr=5e9", "optim.d_lr=5e9", "optim.warmup_iters=1000",
+                               "train.iterations=1000", "train.diagnostics_every=20"],
+    "diverge-slow": DIVERGE + ["optim.g_lr=1e10", "optim.d_lr=1e10", "optim.warmup_iters=4000",
+                               "train.iterations=1500", "train.diagnostics_every=10", "train.log_every=5"],
+    # (b) collapse candidates: no normalization in D (and G), learning rates 10-100x the default
+    "collapse-none-lr1e-2": SMALL + ["g_norm=none", "d_norm=none", "optim.g_lr=1e-2", "optim.d_lr=1e-2",
+                                     "train.iterations=1000", "train.diagnostics_every=20", "eval.test_interval=100"],
+    "collapse-weightG-lr1e-2": SMALL + ["g_norm=weight", "d_norm=none", "optim.g_lr=1e-2", "optim.d_lr=1e-2",
+                                        "train.iterations=1000", "train.diagnostics_every=20",
+                                        "eval.test_interval=100"],
+    # (c) D overfits 200 training images (data.max_train), at 10x the default D learning rate
+    "overfit": SMALL + ["data.max_train=200", "optim.d_lr=1e-3", "train.iterations=2500",
+                        "train.diagnostics_every=50", "train.checkpoint_every=500"],
+    "overfit-default-lr": SMALL + ["data.max_train=200", "train.iterations=3000", "train.diagnostics_every=50",
+                                   "train.checkpoint_every=500"],
+    "overfit-32": ["data.max_train=200", "train.iterations=2000", "train.diagnostics_every=50",
+                   "train.checkpoint_every=500"],
 }
-GUARDED = {"diverge-rollback": PLANTED["diverge"] + ["train.guard.action=rollback"]}
+GUARDED = {"diverge-ramp-rollback": PLANTED["diverge-ramp"] + ["train.guard.action=rollback",
+                                                                "train.guard.on=[divergence]"]}
+
+
+EXTRA: list = []  # overrides every run gets (--base-features)
 
 
 def train(workdir: Path, name: str, over, force=False) -> Path:
@@ -48,7 +69,7 @@ def train(workdir: Path, name: str, over, force=False) -> Path:
     log = workdir / f"{name}.log"
     with open(log, "w") as f:
         subprocess.run([sys.executable, "-m", "gannorm", "train", str(ROOT / "configs/quickstart.yaml"), *BASE,
-                        *over, "--run-dir", str(run), "--quiet"], env=env, stdout=f, stderr=subprocess.STDOUT)
+                        *EXTRA, *over, "--run-dir", str(run), "--quiet"], env=env, stdout=f, stderr=subprocess.STDOUT)
     return run
 
 
@@ -69,16 +90,22 @@ def summary(run: Path) -> dict:
     text = log.read_text() if log.exists() else ""
     if nonfinite is None and "stopped being finite at iteration" in text:
         nonfinite = int(text.split("stopped being finite at iteration")[1].split()[0])
-    collapse_at = next((r["iteration"] for r in recs if "diag/diversity" in r
-                        and float(r["diag/diversity"]) < 0.5), None)
+    # the damage of a collapse: the diversity ratio falling under 0.5 after it had been above
+    divs = [(r["iteration"], float(r["diag/diversity"])) for r in recs if "diag/diversity" in r]
+    above = next((i for i, (_, d) in enumerate(divs) if d >= 0.5), None)
+    collapse_at = None if above is None else next((it for it, d in divs[above:] if d < 0.5), None)
     overfit_at = next((r["iteration"] for r in recs if "diag/r_t" in r and float(r["diag/r_t"]) > 0.6
                        and float(r.get("diag/r_v", 0)) > 0.3), None)
     recon = [float(r["recon_running"]) for r in recs if "recon_running" in r]
+    from gannorm import health
+
+    replayed = [(e.signal, e.onset, e.iteration) for e in health.replay(recs) if e.kind == "warning"]
     out = json.loads((run / "outcome.json").read_text()) if (run / "outcome.json").exists() else None
     return {"run": run.name, "iterations": recs[-1]["iteration"] if recs else 0,
             "warnings": [(w["signal"], w["onset"], w["iteration"]) for w in warnings],
+            "warnings_replayed_with_current_rules": replayed,
             "rollbacks": [(e["iteration"], e["text"]) for e in events if e["event"] == "rollback"],
-            "nonfinite_at": nonfinite, "diversity_below_0.5_at": collapse_at, "overfit_at": overfit_at,
+            "nonfinite_at": nonfinite, "diversity_fell_below_0.5_at": collapse_at, "overfit_at": overfit_at,
             "final_recon": recon[-1] if recon else None, "outcome": out,
             "diverged_log": "stopped being finite" in text}
 
@@ -90,15 +117,21 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--base-features", type=int, default=None,
+                    help="model.base_features of every run (default: the config's 32; 16 is ~4x faster on a CPU)")
+    ap.add_argument("--only", nargs="*", default=None, help="run only these names (healthy: the D norms)")
     a = ap.parse_args()
+    if a.base_features:
+        EXTRA.append(f"model.base_features={a.base_features}")
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
     jobs = []
     if a.what == "healthy":
         jobs = [(f"healthy-g{g}-d{d}-s{s}", [f"g_norm={g}", f"d_norm={d}", f"train.seed={s}",
-                                             f"train.iterations={a.iterations}"]) for s in a.seeds for g, d in NORMS]
+                                             f"train.iterations={a.iterations}"]) for s in a.seeds for g, d in NORMS
+                if a.only is None or d in a.only]
     elif a.what == "planted":
-        jobs = list(PLANTED.items()) + list(GUARDED.items())
+        jobs = [j for j in list(PLANTED.items()) + list(GUARDED.items()) if a.only is None or j[0] in a.only]
     with ThreadPoolExecutor(a.jobs) as ex:
         list(ex.map(lambda j: train(work, *j), jobs))
     for run in sorted(p for p in work.iterdir() if p.is_dir()):

@@ -78,6 +78,7 @@ class OptimConfig:
     g_schedule: str = "constant"  # G's learning-rate schedule: constant | linear (decay to 0) | cosine (to 0)
     d_schedule: str = "constant"  # D's learning-rate schedule, as g_schedule
     schedule_iters: Optional[int] = None  # iterations over which a schedule reaches 0; None = train.iterations
+    warmup_iters: int = 0  # linear warm-up: both rates rise as (t+1)/W over the first W iterations, then follow their schedule (Goyal et al. 2017); 0 = none
 
 
 @dataclass
@@ -458,7 +459,7 @@ def validate(cfg: Config) -> None:
         ("train.sample_every", cfg.train.sample_every),
         ("train.checkpoint_every", cfg.train.checkpoint_every),
         ("eval.test_interval", cfg.eval.test_interval), ("data.holdout", cfg.data.holdout),
-        ("data.validation", cfg.data.validation),
+        ("data.validation", cfg.data.validation), ("optim.warmup_iters", cfg.optim.warmup_iters),
     ]:
         _positive(where, v, allow_zero=True)
     for where, v, hi in LIMITS(cfg):

@@ -103,6 +103,27 @@ def test_gradient_and_output_diagnostics_against_direct_computation(tmp_path, on
     assert vals["diag/diversity"] == pytest.approx(health.diversity_ratio(fake.clamp(0, 1), real01), rel=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # fp16/bf16 on a CPU without native instructions
+@pytest.mark.parametrize("amp", ["fp16", "bf16"])
+def test_gradient_norms_are_unscaled_under_mixed_precision(tmp_path, one_thread, amp):
+    """fp16 multiplies the losses by the grad scaler's scale (65,536 at the start) before the
+    backward pass; the diagnostics must read the gradients after the scaler unscaled them.
+    Against the same run in float32: equal up to the half precision's rounding (a still-scaled
+    gradient would be 65,536 times larger)."""
+    over = TINY + ["iterations=3", "diagnostics_every=1", "log_every=1", "checkpoint_every=0"]
+    norms = {}
+    for mode in ("off", amp):
+        t = Trainer(config.load(None, over + [f"train.amp={mode}"]), tmp_path / mode, quiet=True)
+        t.train()
+        if mode == "fp16":
+            assert t.amp.scalers["d"].get_scale() > 1000  # the scale was in force
+        recs = [json.loads(l) for l in (tmp_path / mode / "metrics.jsonl").read_text().splitlines()]
+        norms[mode] = [(r["diag/grad_D"], r["diag/grad_G"]) for r in recs if "diag/grad_D" in r]
+    assert len(norms[amp]) == 3
+    for (d32, g32), (d, g) in zip(norms["off"], norms[amp]):
+        assert d == pytest.approx(d32, rel=0.05) and g == pytest.approx(g32, rel=0.05)
+
+
 def _weights(path):
     s = load_checkpoint(path)
     return {f"{k}.{n}": v for k in ("G", "D", "opt_D", "rng") for n, v in _flat(s[k])}
@@ -201,10 +222,39 @@ def test_collapse_needs_a_fall_not_a_low_start():
 def test_divergence_from_growth_and_non_finite():
     h = health.HealthConfig(patience=2, diverge_growth=20, reference_diagnostics=3)
     seq = [1.0, 2.0, 1.5, 5.0, 19.0, 31.0, 80.0]  # reference = median(1, 2, 1.5) = 1.5; 30 = 20 x 1.5
-    ev = _observe(health.Monitor(h), seq, health.GRAD_D)
-    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 700, 600)]
-    ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, float("nan"), float("inf")], health.GRAD_G)
-    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)]
+    for key in health.GROWTH_KEYS:
+        ev = _observe(health.Monitor(h), seq, key)
+        assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 700, 600)], key
+    for key in health.FINITE_KEYS:
+        ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, float("nan"), float("inf")], key)
+        assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)], key
+
+
+def test_gradient_norms_warn_only_when_not_finite():
+    """The last step's gradient norms swing 20x in healthy runs and D's input gradient keeps
+    growing without normalization: their growth is no divergence signal, a non-finite value is."""
+    h = health.HealthConfig(patience=2)
+    for key in (health.GRAD_D, health.GRAD_G, health.GRAD_INPUT):
+        assert _observe(health.Monitor(h), [1.0, 1.0, 1.0, 500.0, 800.0, 1e6, 1e9], key) == []
+        ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, 500.0, float("inf"), float("nan")], key)
+        assert [(e.iteration, e.onset) for e in ev] == [(600, 500)]
+
+
+@pytest.mark.parametrize("patience", [2, 3, 4])
+@pytest.mark.parametrize("key", health.GROWTH_KEYS)
+@pytest.mark.parametrize("spike", [100.0, float("nan"), float("inf")])
+def test_one_noisy_diagnostic_never_warns_and_a_lasting_one_does(patience, key, spike):
+    """Hysteresis over a grid: a single diagnostic past any rule (a growth spike, NaN, inf)
+    between healthy ones raises nothing; the same value held for `patience` diagnostics warns,
+    with the onset at the first of them."""
+    h = health.HealthConfig(patience=patience)
+    healthy = [1.0, 1.1, 0.9, 1.0]
+    assert _observe(health.Monitor(h), healthy + [spike] + healthy, key) == []
+    ev = _observe(health.Monitor(h), healthy + [spike] * patience + [1.0], key)
+    onset = (len(healthy) + 1) * 100
+    assert [(e.kind, e.signal, e.onset, e.iteration) for e in ev] == [
+        ("warning", "divergence", onset, onset + (patience - 1) * 100),
+        ("cleared", "divergence", onset, onset + patience * 100)]
 
 
 def test_overfit_needs_rt_and_gap_and_is_loss_aware():
@@ -230,3 +280,11 @@ def test_monitor_state_survives_a_round_trip():
     m2 = health.Monitor(health.HealthConfig(patience=3))
     m2.load_state_dict(json.loads(json.dumps(m.state_dict())))
     assert [e.onset for e in m2.observe(400, {health.DIVERSITY: 0.5})] == [200]
+
+
+def test_event_of_a_non_finite_loss_is_strict_json():
+    """The guard's event for a non-finite loss has neither a value nor a threshold: health.jsonl
+    still holds strict JSON (no bare NaN that other readers reject)."""
+    e = health.Event("warning", "divergence", 420, 415, math.nan, math.nan, "g_loss stopped being finite")
+    d = json.loads(json.dumps(e.to_dict(), allow_nan=False))
+    assert d["value"] == "nan" and d["threshold"] == "nan" and d["onset"] == 415

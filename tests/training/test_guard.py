@@ -158,3 +158,39 @@ def test_mlflow_gets_params_metrics_and_artifacts(tmp_path, one_thread, monkeypa
     arts = {a.path for a in client.list_artifacts(run_id, "checkpoints")}
     assert "checkpoints/latest.pt" in arts
     assert client.list_artifacts(run_id, "samples")
+
+
+def test_train_cli_prints_the_status_and_the_rollbacks(tmp_path, one_thread):
+    """`gannorm train`'s summary says how the run ended (stopped by the guard, why, where) and
+    lists every rollback."""
+    from click.testing import CliRunner
+
+    from gannorm.cli import cli
+
+    run = tmp_path / "r"
+    over = TINY + ALWAYS + ["iterations=40", "train.guard.action=rollback", "train.guard.max_rollbacks=1"]
+    r = CliRunner().invoke(cli, ["train", *over, "--run-dir", str(run), "--quiet"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    status = next(l for l in lines if l.startswith("stopped: "))
+    assert status.startswith("stopped: collapse (") and status.endswith(f"at 10; 10 iterations in {run}")
+    assert "after 1 rollback(s)" in status
+    assert "guard: 1 rollback(s)" in lines
+    assert ("  rollback at iteration 10 on collapse (since iteration 5): back to iteration 0, learning rates x0.5"
+            in lines)
+    assert not any(l.startswith("done:") for l in lines)
+
+
+def test_summary_of_a_finished_run_says_done():
+    from pathlib import Path
+
+    from gannorm.cli.train import summary_lines
+    from gannorm.training.trainer import TrainResult
+
+    res = TrainResult(Path("runs/x"), 200, None, None, None)
+    assert summary_lines(res) == [f"done: 200 iterations in {Path('runs/x')}"]
+    res = TrainResult(Path("runs/x"), 300, None, None, None, rollbacks=[
+        {"iteration": 150, "to": 100, "signal": "divergence", "onset": 120, "lr_scale": 0.5}])
+    assert summary_lines(res)[1:] == [
+        "guard: 1 rollback(s)",
+        "  rollback at iteration 150 on divergence (since iteration 120): back to iteration 100, learning rates x0.5"]

@@ -92,6 +92,23 @@ def test_schedule_formulas_and_rates_in_training(tmp_path, name):
     assert t.opt_d.param_groups[0]["lr"] == 0.02
 
 
+def test_warmup_rises_linearly_then_hands_over_to_the_schedule(tmp_path):
+    from gannorm.training.optim import warmup_factor
+
+    assert [warmup_factor(t, 4) for t in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert warmup_factor(0, 0) == 1.0
+    over = TINY + ["optim.g_lr=0.01", "optim.d_lr=0.02", "optim.g_schedule=linear"]
+    t = _trainer(config.load(None, over + ["iterations=3", "optim.warmup_iters=4"]), tmp_path / "a")
+    t.train()  # the last step is iteration 2: 3/4 of the warm-up, times the schedule's factor for G
+    assert t.opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * lr_factor("linear", 2, 3) * 0.75, abs=1e-15)
+    assert t.opt_d.param_groups[0]["lr"] == pytest.approx(0.02 * 0.75, abs=1e-15)
+    t = _trainer(config.load(None, over + ["iterations=5", "optim.warmup_iters=2"]), tmp_path / "b")
+    t.train()  # past the warm-up a constant rate is the configured one
+    assert t.opt_d.param_groups[0]["lr"] == 0.02
+    with pytest.raises(GannormError, match="optim.warmup_iters must be >= 0"):
+        config.load(None, ["optim.warmup_iters=-1"])
+
+
 def test_bad_schedule_and_a_schedule_longer_than_the_run():
     with pytest.raises(GannormError, match="Did you mean 'cosine'"):
         config.load(None, ["optim.d_schedule=cosin"])

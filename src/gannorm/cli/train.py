@@ -11,6 +11,22 @@ from ..utils.lock import LOCK_NAME
 
 from . import _TrainCommand, cli
 
+
+def summary_lines(res) -> list:
+    """The run's final status and the guard's rollbacks, as the summary prints them:
+    ``done: N iterations in RUN`` or ``stopped: <reason> at <iteration>; N iterations in RUN``,
+    then one line per rollback (when, the signal and its onset, where to, the learning-rate scale)."""
+    sep = ":" if res.status == "done" else ";"
+    lines = [f"{res.status}{sep} {res.iteration} iterations in {res.run_dir}"]
+    rollbacks = res.rollbacks or []
+    if rollbacks:
+        lines.append(f"guard: {len(rollbacks)} rollback(s)")
+    for r in rollbacks:
+        lines.append(f"  rollback at iteration {r['iteration']} on {r['signal']} (since iteration {r['onset']}): "
+                     f"back to iteration {r['to']}, learning rates x{r['lr_scale']:g}")
+    return lines
+
+
 @cli.command(cls=_TrainCommand)
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.argument("overrides", nargs=-1)
@@ -69,7 +85,8 @@ def train(config, overrides, run_dir, resume_dir, allow_config_change, quiet):
     if not trainer.is_main:  # under torchrun only rank 0 reports
         return
     best = f"{res.best_recon:.5f} at iteration {res.best_iteration}" if res.best_recon is not None else "n/a"
-    click.echo(f"done: {res.iteration} iterations in {res.run_dir}")
+    for line in summary_lines(res):
+        click.echo(line)
     click.echo(f"best running reconstruction error (MSE per pixel value, [0,1] scale, "
                f"{len(trainer.split.running_test)} held-out images, {cfg.eval.test_steps} steps): {best}")
     if trainer.iteration >= cfg.train.iterations:  # a finished run, not one stopped early

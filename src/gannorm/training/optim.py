@@ -63,15 +63,23 @@ def lr_factor(schedule: str, t: int, total: int) -> float:
     raise GannormError(f"unknown learning-rate schedule {schedule!r}; use constant, linear or cosine")
 
 
+def warmup_factor(t: int, warmup: int) -> float:
+    """Linear warm-up (Goyal et al. 2017, "Accurate, large minibatch SGD"): ``min(1, (t+1)/W)``
+    at iteration ``t`` (0-based), so the first step already moves and step W-1 reaches the full rate."""
+    return min(1.0, (max(t, 0) + 1) / warmup) if warmup else 1.0
+
+
 def apply_schedules(opt_g, opt_d, cfg: OptimConfig, iteration: int, iterations: int, scale: float = 1.0) -> None:
     """Set each optimizer's learning rate for ``iteration``: the configured rate times its
     schedule's factor times ``scale`` (the stability guard's reduction after a rollback), a
     function of the iteration and the scale alone, so a resumed run gets the same rates as one
-    never interrupted."""
+    never interrupted. ``optim.warmup_iters`` W multiplies both by ``min(1, (t+1)/W)``."""
     total = cfg.schedule_iters or iterations
+    warmup = getattr(cfg, "warmup_iters", 0)
+    warm = warmup_factor(iteration, warmup)
     for opt, base, name in ((opt_g, cfg.g_lr, cfg.g_schedule), (opt_d, cfg.d_lr, cfg.d_schedule)):
-        if name == "constant" and scale == 1.0:
-            continue
-        lr = base * lr_factor(name, iteration, total) * scale
+        if name == "constant" and scale == 1.0 and iteration >= warmup:
+            continue  # the warm-up's last step (warmup - 1) already set the full rate
+        lr = base * lr_factor(name, iteration, total) * scale * warm
         for group in opt.param_groups:
             group["lr"] = lr
