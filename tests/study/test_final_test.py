@@ -67,3 +67,24 @@ def test_best_and_latest_of_one_iteration_are_scored_once(train_tiny_run, tmp_pa
     assert calls == ["best"]
     assert have["l"]["recon"] == have["b"]["recon"] and have["l"]["checkpoint_used"] == "latest"
     assert have["l"]["checkpoint_iteration"] == 4 and "both iteration 4: scored once" in have["l"]["note"]
+
+
+@pytest.mark.parametrize("section", [
+    {},
+    {"steps": 500, "images": 1000, "checkpoints": ["best", "latest"], "ladder": [25, 100]},
+    {"metrics": ["fid", "kid"], "metric_options": {"kid": {"subset_size": 100}}, "n_gen": 500, "n_real": 300},
+    {"checkpoints": "latest", "metrics": "fid", "extractor": "efficientnet_lite0"},
+])
+def test_one_serialised_form_round_trips(section):
+    """A study file's section -> spec -> the dict the store records and the cell receives (as JSON)
+    -> the same spec, with the same result keys."""
+    import json
+
+    from gannorm.config import Config
+    from gannorm.store.final_test import FinalTestSpec, parse
+
+    spec = parse(section)
+    again = FinalTestSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+    assert again.recon_keys(Config()) + again.quality_keys() == spec.recon_keys(Config()) + spec.quality_keys()
+    assert FinalTestSpec.from_dict({**spec.to_dict(), "checkpoints": []}).recon_keys(Config()) == []

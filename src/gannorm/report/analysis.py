@@ -19,7 +19,7 @@ from .. import outcomes as O
 from ..errors import GannormError
 from ..store import statistics as S
 from ..store.db import Store, label_of
-from ..store.final_test import FinalTestSpec, parse, recon_key
+from ..store.final_test import FinalTestSpec, recon_key
 from ..store.labels import CONFIRM, DRAW_AXIS, PHASE, is_seed, method_labels
 from ..store.stability import COLLAPSE_RATIO
 from . import tuning as T
@@ -139,7 +139,7 @@ def load(store: Store) -> StudyResults:
         panel = r["labels"].get(panel_key, "") if panel_key else ""
         groups.setdefault(panel, OrderedDict()).setdefault(method_name(r["labels"], seed_key, panel_key), []).append(r)
     meta = {k: store.meta(k) for k in ("study", "datasets", "provenance", "history", "race", "confirm")}
-    spec = parse(meta["study"]["final_test"]) if meta.get("study") else None
+    spec = FinalTestSpec.from_dict(meta["study"]["final_test"]) if meta.get("study") else None
     return StudyResults(store, runs, seed_key, panel_key, groups, spec, store.finals(), meta,
                         tuning_runs=[r for r in every if r["labels"].get(PHASE) != CONFIRM])
 

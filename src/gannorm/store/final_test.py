@@ -89,7 +89,16 @@ class FinalTestSpec:
         return ["--final-test", json.dumps(self.to_dict())]
 
     def to_dict(self) -> dict:
+        """The one serialised form: what the store records (``meta study.final_test``) and what a
+        cell process receives (``--final-test``); :meth:`from_dict` reads it back."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FinalTestSpec":
+        """The inverse of :meth:`to_dict` (checked again as a study file's section is, since a
+        store or a command line can be edited by hand); an empty ``checkpoints`` list means no
+        final test (a tuning draw's cell)."""
+        return parse(d, allow_none=True)
 
 
 def recon_key(checkpoint: str, steps: int, images: Optional[int]) -> str:

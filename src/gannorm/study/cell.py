@@ -39,7 +39,7 @@ from ..training.checkpoint import load_checkpoint
 from ..training.logging import read_metrics
 from ..utils.io import atomic_write_text
 from ..store import stability
-from ..store.final_test import FinalTestSpec, parse, recon_key, resolve_checkpoint
+from ..store.final_test import FinalTestSpec, recon_key, resolve_checkpoint
 from .ingest import RESULT_VERSION, read_result
 from ..utils.images import seeded_subset, unit_range
 
@@ -261,7 +261,7 @@ def main(argv=None):
     ap.add_argument("--until", type=int, default=None, help="train to this iteration only (a halving rung)")
     a = ap.parse_args(argv)
     try:
-        run_logged(a.config, a.run_dir, parse(json.loads(a.final_test), allow_none=True), a.diversity_samples, until=a.until)
+        run_logged(a.config, a.run_dir, FinalTestSpec.from_dict(json.loads(a.final_test)), a.diversity_samples, until=a.until)
     except DivergedError as e:  # its outcome is written by run_cell
         print(f"gannorm: error: {e}", file=sys.stderr)
         sys.exit(3)
