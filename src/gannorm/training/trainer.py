@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -422,8 +423,10 @@ class Trainer:
             self.log.image("samples", last_grid, 0)
         if main:
             watch.started(self)
+        # off a terminal (a log file, nohup) the bar is redrawn once a minute, not ten times a second
         bar = self._bar = tqdm(total=cfg.iterations, initial=self.iteration, disable=self.quiet or not main,
-                               unit="it", dynamic_ncols=True, desc="train")
+                               unit="it", dynamic_ncols=True, desc="train",
+                               mininterval=0.1 if sys.stderr.isatty() else 60.0)
         t0 = time.perf_counter()
         start_it = self.iteration
         stop = min(until, cfg.iterations) if until is not None else cfg.iterations
