@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gannorm import plugins  # noqa: F401
-from gannorm.config import ModelConfig
+from gannorm import config as config_mod
 from gannorm.data.bundled import fashion_mnist_small
 from gannorm.data.idx import read_idx
 from gannorm.evaluation.generator import open_generator
@@ -57,8 +57,9 @@ if test.exists():
     x = read_idx(test)[:, None]
     row("Fashion-MNIST test-set images", extract_images(ext, x[np.random.RandomState(1).choice(len(x), a.n, replace=False)])[1])
 row("uniform noise", extract_images(ext, np.random.RandomState(2).randint(0, 256, (a.n, 1, 28, 28), dtype=np.uint8))[1])
+quick = config_mod.load(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
 torch.manual_seed(0)
-G, _ = build_models(ModelConfig(g_norm="weight", d_norm="weight", base_features=32), 28, 1)
+G, _ = build_models(quick.model, 28, 1)
 row("untrained generator (quickstart's, seed 0)", extract_generated(ext, G.eval(), a.n, 256, 0, torch.device("cpu"))[1])
 for run in a.run:
     for ck in sorted(Path(run, "checkpoints").glob("*.pt")):
