@@ -70,8 +70,8 @@ class HealthConfig:
     # steering it there), and r_v alone reached 0.19 in healthy runs while D overfitting 200
     # images peaked at 0.16-0.33; what set the 200-image runs apart was both held together:
     # r_t > 0.85 with r_v > 0.10 for 3+ consecutive diagnostics (6 of 6 runs as logged, 5 of 6
-    # at every 100 iterations), which 28 runs on 2,000 images never did (2 at most). One of those held r_t 0.94-0.97 with r_v 0.093-0.113, hence 0.10
-    # and not lower. Calibrated on one small dataset (benchmarks/RESULTS.md)
+    # at every 100 iterations), which 30 runs on 2,000 images never did (2 at most). One of those held r_t 0.94-0.97 with r_v 0.093-0.113, hence 0.10
+    # and not lower. Calibrated on one small dataset, mostly with RMSProp 1e-4 (benchmarks/RESULTS.md)
     overfit_rt: float = 0.85  # overfit: r_t = E[sign D(x_train)] above this (D calls more than 92.5% of its training images real) ...
     overfit_gap: float = 0.10  # ... and r_v = (E D_train - E D_heldout) / (E D_train - E D_gen) above this
     overfit_gap_alone: float = 0.3  # a loss without a decision boundary at 0 (WGAN's critic) has no r_t: r_v alone above this (healthy runs' r_v reached 0.19)
