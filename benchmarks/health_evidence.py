@@ -94,10 +94,13 @@ def summary(run: Path) -> dict:
     divs = [(r["iteration"], float(r["diag/diversity"])) for r in recs if "diag/diversity" in r]
     above = next((i for i, (_, d) in enumerate(divs) if d >= 0.5), None)
     collapse_at = None if above is None else next((it for it, d in divs[above:] if d < 0.5), None)
-    overfit_at = next((r["iteration"] for r in recs if "diag/r_t" in r and float(r["diag/r_t"]) > 0.6
-                       and float(r.get("diag/r_v", 0)) > 0.3), None)
     recon = [float(r["recon_running"]) for r in recs if "recon_running" in r]
     from gannorm import health
+
+    # the damage of D overfitting: the running reconstruction error more than worse_by above its best before
+    tests = [(r["iteration"], float(r["recon_running"])) for r in recs if "recon_running" in r]
+    recon_worse_at = next((it for i, (it, v) in enumerate(tests)
+                           if i and v > min(x for _, x in tests[:i]) * (1 + health.HealthConfig.worse_by)), None)
 
     replayed = [(e.signal, e.onset, e.iteration) for e in health.replay(recs) if e.kind == "warning"]
     out = json.loads((run / "outcome.json").read_text()) if (run / "outcome.json").exists() else None
@@ -105,7 +108,7 @@ def summary(run: Path) -> dict:
             "warnings": [(w["signal"], w["onset"], w["iteration"]) for w in warnings],
             "warnings_replayed_with_current_rules": replayed,
             "rollbacks": [(e["iteration"], e["text"]) for e in events if e["event"] == "rollback"],
-            "nonfinite_at": nonfinite, "diversity_fell_below_0.5_at": collapse_at, "overfit_at": overfit_at,
+            "nonfinite_at": nonfinite, "diversity_fell_below_0.5_at": collapse_at, "recon_worse_at": recon_worse_at,
             "final_recon": recon[-1] if recon else None, "outcome": out,
             "diverged_log": "stopped being finite" in text}
 

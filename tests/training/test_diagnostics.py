@@ -258,7 +258,7 @@ def test_one_noisy_diagnostic_never_warns_and_a_lasting_one_does(patience, key, 
 
 
 def test_overfit_needs_rt_and_gap_and_is_loss_aware():
-    h = health.HealthConfig(patience=2)
+    h = health.HealthConfig(patience=2, overfit_rt=0.6, overfit_gap=0.3, overfit_gap_alone=0.45)
     m = health.Monitor(h, NonSaturating())
     rows = [(0.9, 0.1), (0.9, 0.4), (0.5, 0.5), (0.8, 0.35), (0.95, 0.5)]
     ev = []
@@ -272,6 +272,60 @@ def test_overfit_needs_rt_and_gap_and_is_loss_aware():
         ev += m.observe(i * 10, {health.RT: rt, health.GAP: gap})
     assert [e.kind for e in ev] == ["warning"]
     assert m.judge({"d_loss": 0.0}).get("d_wins") is None  # no chance level: no D-wins flag
+    # ... at its own bar (overfit_gap_alone), not the gap that needs r_t beside it
+    m = health.Monitor(h, WGAN())
+    ev = []
+    for i in range(1, 5):
+        ev += m.observe(i * 10, {health.RT: 1.0, health.GAP: 0.4})
+    assert ev == [] and m.judge({health.GAP: 0.4})[health.OVERFIT].threshold == 0.45
+
+
+@pytest.mark.parametrize("rt", [math.nan, -1.0, 0.5, 0.85, 0.86, 1.0])
+@pytest.mark.parametrize("gap", [math.nan, -0.2, 0.05, 0.10, 0.11, 0.5, math.inf])
+def test_overfit_rule_over_a_grid(rt, gap):
+    """One diagnostic's overfit judgement against the rule written out: past exactly when
+    r_t > overfit_rt and r_v > overfit_gap, both finite (a NaN/inf r_v is no gap to judge)."""
+    h = health.HealthConfig()
+    j = health.Monitor(h, NonSaturating()).judge({health.RT: rt, health.GAP: gap})[health.OVERFIT]
+    expect = math.isfinite(rt) and math.isfinite(gap) and rt > h.overfit_rt and gap > h.overfit_gap
+    assert j.past == expect and j.threshold == h.overfit_gap
+
+
+#: (r_t, r_v) of logged runs at diagnostics every 100 iterations (benchmarks/RESULTS.md, "D overfitting 200
+#: training images"): D on 200 images (16 base features, default learning rates), and two healthy runs on
+#: 2,000 images: the one whose r_v rose highest (batch norm) and the one that held r_t ~0.95 with r_v near 0.1
+PLANT_200 = [(0.906, 0.015), (0.875, 0.066), (0.938, 0.115), (0.938, 0.119), (0.938, 0.126), (0.938, 0.162),
+             (0.938, 0.182), (0.938, 0.187), (0.938, 0.162), (0.844, 0.149)]
+HEALTHY_BATCH = [(0.969, -0.027), (1.0, -0.053), (1.0, -0.098), (0.938, -0.140), (0.938, -0.113),
+                 (0.844, -0.042), (0.656, 0.068), (0.812, 0.166), (0.875, 0.188), (0.938, 0.175)]
+HEALTHY_ADAM = [(0.969, -0.091), (0.938, -0.080), (0.969, 0.093), (0.938, 0.113), (0.969, 0.094),
+                (1.0, 0.021), (1.0, 0.012), (1.0, 0.005), (1.0, -0.029), (1.0, -0.049)]
+
+
+def _overfit_events(rows, h=None):
+    m = health.Monitor(h or health.HealthConfig(), NonSaturating())
+    ev = []
+    for i, (rt, gap) in enumerate(rows, 1):
+        ev += [(e.kind, e.onset, e.iteration) for e in m.observe(i * 100, {health.RT: rt, health.GAP: gap})
+               if e.signal == health.OVERFIT]
+    return ev
+
+
+def test_overfit_defaults_warn_the_plant_and_not_the_healthy_runs():
+    assert _overfit_events(PLANT_200) == [("warning", 300, 500), ("cleared", 300, 1000)]
+    assert _overfit_events(HEALTHY_BATCH) == [] and _overfit_events(HEALTHY_ADAM) == []
+    # the rule before (ADA's r_t target 0.6, r_v > 0.3) never warned the plant
+    assert _overfit_events(PLANT_200, health.HealthConfig(overfit_rt=0.6, overfit_gap=0.3)) == []
+
+
+@pytest.mark.parametrize("spike", [(1.0, 0.5), (1.0, math.inf), (math.nan, 0.5), (0.9, math.nan)])
+def test_one_noisy_overfit_diagnostic_never_warns(spike):
+    """A single diagnostic past the rule (or NaN) amid a healthy-looking run raises nothing; the
+    same value held for `patience` diagnostics warns from its first."""
+    calm = [(0.95, 0.0), (0.9, 0.05), (0.7, 0.15)]
+    assert _overfit_events(calm + [spike] + calm) == []
+    held = [(1.0, 0.5)] * health.HealthConfig().patience
+    assert _overfit_events(calm + held + calm)[0] == ("warning", 400, 300 + 100 * len(held))
 
 
 def test_monitor_state_survives_a_round_trip():

@@ -26,6 +26,7 @@ TINY = ["base_features=8", "z_dim=16", "batch_size=8", "log_every=5", "sample_ev
     (["train.log_to=[tensorbord]"], "unknown destination 'tensorbord'.*Did you mean 'tensorboard'"),
     (["train.health.patience=0"], "patience must be >= 1"),
     (["train.health.overfit_rt=1.5"], "overfit_rt must be in"),
+    (["train.health.overfit_gap_alone=0"], "overfit_gap_alone must be > 0"),
 ])
 def test_bad_settings_are_one_line_errors(over, match):
     with pytest.raises(GannormError, match=match) as e:
