@@ -309,7 +309,9 @@ class Monitor:
                     events.append(Event("warning", s, iteration, self.onset[s], j.value, j.threshold, j.text))
             else:
                 if self.warned[s]:
-                    events.append(Event("cleared", s, iteration, self.onset[s], j.value, j.threshold, j.text))
+                    # the judgement's text states the rule as if past ("x > t"): a cleared event says what holds now
+                    events.append(Event("cleared", s, iteration, self.onset[s], j.value, j.threshold,
+                                        f"{s} no longer past its rule ({j.value:.4g} against {j.threshold:g})"))
                 self.streak[s], self.onset[s], self.warned[s] = 0, None, False
         self._learn(values)
         return events

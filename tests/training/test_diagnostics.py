@@ -342,3 +342,16 @@ def test_event_of_a_non_finite_loss_is_strict_json():
     e = health.Event("warning", "divergence", 420, 415, math.nan, math.nan, "g_loss stopped being finite")
     d = json.loads(json.dumps(e.to_dict(), allow_nan=False))
     assert d["value"] == "nan" and d["threshold"] == "nan" and d["onset"] == 415
+
+
+def test_a_cleared_event_does_not_state_the_rule_as_past():
+    """The warning's text states the rule as past ("r_v 0.150 > 0.1"); the cleared event says the
+    signal is back, with the value it has now."""
+    m = health.Monitor(health.HealthConfig(), NonSaturating())
+    events = []
+    for i, (rt, gap) in enumerate(PLANT_200, 1):
+        events += [e for e in m.observe(i * 100, {health.RT: rt, health.GAP: gap}) if e.signal == health.OVERFIT]
+    warning, cleared = events
+    assert " > " in warning.text
+    assert cleared.kind == "cleared" and " > " not in cleared.text and "no longer past" in cleared.text
+    assert f"{cleared.value:.4g}" in cleared.text
