@@ -115,9 +115,6 @@ class TwoPhasePool(PlantedPool):
     cells: the planted final error of PlantedPool, by the rank of the seed from 100. Results go
     through the runner's own ``on_result``, as the local pool's do."""
 
-    def __init__(self, *a, **k):
-        super().__init__(*a, **k)
-
     def __enter__(self):
         return self
 

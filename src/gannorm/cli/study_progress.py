@@ -50,6 +50,7 @@ class StudyProgress:
         self.tqdm, self.runs, self.every = tqdm, runs, every
         self.cells = {c.id: c.config.train.iterations for c in cells}
         self.configs = configs
+        self.found: Dict[str, Optional[int]] = {}  # cells found by their config file: their iterations
         self.t0 = time.time()
         self.bar = tqdm(total=total_cells, initial=done_cells, desc="cells", unit="run", disable=None,
                         dynamic_ncols=True)
@@ -103,12 +104,11 @@ class StudyProgress:
     def _cells(self) -> Dict[str, Optional[int]]:
         """The study's cells, and those whose config appeared in ``configs/`` since (their
         iterations read from the file; None when it cannot be read yet)."""
-        out = dict(self.cells)
-        if self.configs is not None:
+        if self.configs is not None:  # each new file is read once (again only while unreadable)
             for f in self.configs.glob("*.yaml"):
-                if f.stem not in out:
-                    out[f.stem] = _iterations(f)
-        return out
+                if f.stem not in self.cells and self.found.get(f.stem) is None:
+                    self.found[f.stem] = _iterations(f)
+        return {**self.found, **self.cells}
 
     def write(self, line: str):
         self.tqdm.write(line)

@@ -232,7 +232,6 @@ def run_sync(study: Study, plan: Plan, store: Store, paths: Dict[str, Path], poo
                 on_done(row)
 
     alive = sorted(plan.all_methods)
-    cuts = {}
     for k, m in enumerate(plan.rungs + [plan.full]):
         final = m == plan.full
         if not final and m in decided and set(alive) <= set(decided[m]):
@@ -287,7 +286,6 @@ def run_sync(study: Study, plan: Plan, store: Store, paths: Dict[str, Path], poo
             decisions += rows_k
             if cut:
                 summary[f"margin@{m}" + (f"@{name}" if len(groups) > 1 else "")] = cut
-                cuts[(m, name)] = cut
         selection.save(store, decisions, summary)
         if final:
             break
