@@ -74,6 +74,7 @@ def test_best_and_latest_of_one_iteration_are_scored_once(train_tiny_run, tmp_pa
     {"steps": 500, "images": 1000, "checkpoints": ["best", "latest"], "ladder": [25, 100]},
     {"metrics": ["fid", "kid"], "metric_options": {"kid": {"subset_size": 100}}, "n_gen": 500, "n_real": 300},
     {"checkpoints": "latest", "metrics": "fid", "extractor": "efficientnet_lite0"},
+    {"metrics": ["fid", "dc"], "real_split": "all", "n_real": 5000},
 ])
 def test_one_serialised_form_round_trips(section):
     """A study file's section -> spec -> the dict the store records and the cell receives (as JSON)
@@ -88,3 +89,15 @@ def test_one_serialised_form_round_trips(section):
     assert again == spec
     assert again.recon_keys(Config()) + again.quality_keys() == spec.recon_keys(Config()) + spec.quality_keys()
     assert FinalTestSpec.from_dict({**spec.to_dict(), "checkpoints": []}).recon_keys(Config()) == []
+
+
+def test_real_split_is_checked_and_named_in_the_key_only_when_not_train():
+    from gannorm.errors import GannormError
+    from gannorm.store.final_test import parse
+
+    train = parse({"metrics": ["fid"], "n_real": 40})
+    assert train.real_split == "train" and train.quality_keys() == ["fid|best|efficientnet_lite0|gen=2000|real=40"]
+    assert parse({"metrics": ["fid"], "n_real": 40, "real_split": "all"}).quality_keys() == [
+        "fid|best|efficientnet_lite0|gen=2000|real=40@all"]
+    with pytest.raises(GannormError, match=r"final_test.real_split: unknown 'everything'; valid: train, test, validation, all"):
+        parse({"real_split": "everything"})

@@ -10,6 +10,8 @@ import sqlite3
 
 import pytest
 
+from gannorm.config import from_dict
+from gannorm.data import load_data, split_for
 from gannorm.metrics.fidelity import feature_metrics
 
 import torch
@@ -204,6 +206,30 @@ def test_new_final_test_rescores_finished_cells_without_retraining(trained, tmp_
     assert not store.needs_work("data=ok,seed=0", ["recon|best|steps=5|images=6"])
     store.close()
     assert run_study(s, out) == []
+
+
+def test_real_split_all_scores_against_every_image_under_its_own_key(trained, tmp_path):
+    """``final_test.real_split: all`` (the ADA paper's reference set for limited-data runs) takes
+    the real images from the whole dataset, held-out ones included; its results sit beside the
+    training-split ones under a key that names the split."""
+    _, src, _ = trained
+    out = tmp_path / "out"
+    shutil.copytree(src, out)
+    final = {**FINAL, "checkpoints": ["latest"], "metrics": ["fid"], "n_real": None, "real_split": "all"}
+    run_study(load_study(_write(tmp_path, {"data": {"ok": {"data.name": "fashion_mnist_small"}},
+                                           "train.seed": [0]}, final=final)), out)
+    store = Store(out / "study.db")
+    f = store.finals()["data=ok,seed=0"]
+    store.close()
+    new = "fid|latest|efficientnet_lite0:32|gen=3|real=all@all"
+    old = "fid|latest|efficientnet_lite0:32|gen=3|real=10"
+    assert new in f and old in f
+    rec = f[new]["record"]
+    cfg = yaml.safe_load((out / "runs" / "data=ok,seed=0" / "config.yaml").read_text())
+    data_cfg = from_dict(cfg).data
+    data = load_data(data_cfg)
+    assert rec["n_real"] == len(data) > len(split_for(data_cfg, len(data)).indices("train"))
+    assert rec["real_split"].startswith("all:")
 
 
 def _as_earlier_gannorm(out):

@@ -35,6 +35,8 @@ from .recommend import fmt_ci, fmt_seconds, recommend, verdict_sentence
 from .tuning import verdict_at
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
+#: how the final test's real split reads in the report ("... vs all real training images")
+_REAL_WORDS = {"train": "training ", "all": "", "test": "held-out ", "validation": "validation "}
 
 #: the page's templates, shipped inside the package (package data)
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("gannorm.report", "templates"),
@@ -204,7 +206,8 @@ class Page:
                 f"{', '.join(self.ckpts)}")
         if spec and spec.metrics:
             text += (f"; sample quality: {', '.join(quality_label(m, spec) for m in spec.metrics)} with extractor "
-                     f"{spec.extractor}, {spec.n_gen} generated vs {spec.n_real or 'all'} real training images")
+                     f"{spec.extractor}, {spec.n_gen} generated vs {spec.n_real or 'all'} real "
+                     f"{_REAL_WORDS.get(spec.real_split, spec.real_split + ' ')}images")
         return text
 
     # ---------------------------------------------------------------- final test

@@ -11,7 +11,8 @@ Study YAML::
       metric_options: {kid: {subset_size: 100}}   # per metric; default: its registered defaults
       extractor: efficientnet_lite0
       n_gen: 2000            # generated images per sample-quality metric
-      n_real: null           # real training images (default: all)
+      n_real: null           # real images (default: all of real_split)
+      real_split: train      # train (the images trained on) | all | test | validation
 
 The defaults are the paper's protocol (Xiang & Li 2017): the best-running checkpoint scored
 on the whole held-out set (2000 images) with the library's default final steps. Results are
@@ -25,7 +26,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..config import DEFAULT_EXTRACTOR, EvalConfig, changed_options, metric_options
+from ..config import DEFAULT_EXTRACTOR, REAL_SPLITS, EvalConfig, changed_options, metric_options
 from ..errors import GannormError
 from ..metrics.extractors import validate_spec
 from ..registry import EXTRACTORS
@@ -35,7 +36,8 @@ LADDER = (25, 50, 100, 200, 500, 1000, 2000)
 #: the paper's final test set size (Xiang & Li 2017: 2000 held-out images)
 PAPER_IMAGES = 2000
 CHECKPOINTS = ("best", "latest")
-KEYS = ("steps", "images", "checkpoints", "ladder", "metrics", "metric_options", "extractor", "n_gen", "n_real")
+KEYS = ("steps", "images", "checkpoints", "ladder", "metrics", "metric_options", "extractor", "n_gen", "n_real",
+        "real_split")
 
 
 @dataclass
@@ -50,6 +52,10 @@ class FinalTestSpec:
     extractor: str = DEFAULT_EXTRACTOR
     n_gen: int = 2000
     n_real: Optional[int] = None
+    #: where the real images of the sample-quality metrics come from: ``train`` (the images the
+    #: GAN trained on, the FID convention) or ``all`` (every image of the dataset, the ADA
+    #: paper's choice for limited-data runs: Karras et al. 2020, section 3)
+    real_split: str = "train"
 
     def steps_for(self, cfg) -> int:
         return int(self.steps or cfg.eval.final_steps)
@@ -64,7 +70,7 @@ class FinalTestSpec:
 
     def quality_key(self, checkpoint: str, metric: str) -> str:
         return quality_key(checkpoint, metric, self.extractor, self.n_gen, self.n_real,
-                           self.metric_options.get(metric))
+                           self.metric_options.get(metric), self.real_split)
 
     def quality_keys(self) -> List[str]:
         return [self.quality_key(c, m) for c in self.checkpoints for m in self.metrics]
@@ -106,11 +112,13 @@ def recon_key(checkpoint: str, steps: int, images: Optional[int]) -> str:
 
 
 def quality_key(checkpoint: str, metric: str, extractor: str, n_gen: int, n_real: Optional[int],
-                options: Optional[Dict[str, Any]] = None) -> str:
+                options: Optional[Dict[str, Any]] = None, real_split: str = "train") -> str:
     """The stored result's key; ``options``: those that differ from the metric's defaults, each
-    named (so a result with the defaults keeps the key it had before metrics took options)."""
+    named, and the real split when it is not ``train`` (so a result with the defaults keeps the
+    key it had before metrics took options and before the split was a setting)."""
     extra = "".join(f"|{k}={v}" for k, v in sorted((options or {}).items()))
-    return f"{metric}|{checkpoint}|{extractor}|gen={n_gen}|real={n_real or 'all'}{extra}"
+    split = "" if real_split == "train" else f"@{real_split}"
+    return f"{metric}|{checkpoint}|{extractor}|gen={n_gen}|real={n_real or 'all'}{split}{extra}"
 
 
 def parse(spec, allow_none: bool = False) -> FinalTestSpec:
@@ -148,6 +156,10 @@ def parse(spec, allow_none: bool = False) -> FinalTestSpec:
         except GannormError:
             raise GannormError(f"final_test.extractor: unknown feature extractor {out.extractor!r}; valid: "
                                f"{', '.join(EXTRACTORS.names())} (with an optional :ARG)") from None
+    if "real_split" in spec:
+        if spec["real_split"] not in REAL_SPLITS:
+            raise GannormError(f"final_test.real_split: unknown {spec['real_split']!r}; valid: {', '.join(REAL_SPLITS)}")
+        out.real_split = spec["real_split"]
     if "n_gen" in spec:
         if not isinstance(spec["n_gen"], int) or spec["n_gen"] < 2:
             raise GannormError(f"final_test.n_gen must be an integer >= 2, got {spec['n_gen']!r}")

@@ -149,7 +149,8 @@ def _quality(run_dir: Path, spec: FinalTestSpec, asked: str, metrics: List[str])
     run = RunDir(run_dir)
     sc = resolve_checkpoint(asked, run.best.exists(), run.latest.exists())
     base = {"kind": "quality", "checkpoint": asked, "checkpoint_used": sc.used, "note": sc.note,
-            "extractor": spec.extractor, "n_gen": spec.n_gen, "n_real": spec.n_real}
+            "extractor": spec.extractor, "n_gen": spec.n_gen, "n_real": spec.n_real,
+            "real_split": spec.real_split}
     out = {}
     if sc.used is None:
         return {spec.quality_key(asked, m): {**base, "metric": m, "error": sc.note} for m in metrics}
@@ -162,7 +163,7 @@ def _quality(run_dir: Path, spec: FinalTestSpec, asked: str, metrics: List[str])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FidelityWarning)  # kept in each record's "warnings"
                 records, _ = evaluate_run(run_dir, metrics=group, checkpoint=sc.used, extractor=spec.extractor,
-                                          n_gen=spec.n_gen, n_real=spec.n_real,
+                                          n_gen=spec.n_gen, n_real=spec.n_real, real_split=spec.real_split,
                                           options={m: spec.metric_options[m] for m in group if m in spec.metric_options},
                                           options_where="final_test.metric_options.{m}")
         except GannormError as e:
