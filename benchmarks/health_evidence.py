@@ -40,12 +40,26 @@ PLANTED = {
                                "train.iterations=1000", "train.diagnostics_every=20"],
     "diverge-slow": DIVERGE + ["optim.g_lr=1e10", "optim.d_lr=1e10", "optim.warmup_iters=4000",
                                "train.iterations=1500", "train.diagnostics_every=10", "train.log_every=5"],
+    # (a3) a critic without its Lipschitz constraint (WGAN loss, clipping off) under SGD at
+    # 1e-3: D's weights grow exponentially from ~150 iterations and blow up at ~390
+    "diverge-critic": SMALL + ["loss=wgan", "train.loss_args={clip: 1000000.0}", "g_norm=none", "d_norm=none",
+                               "optim.eps=1e10", "optim.g_lr=1e7", "optim.d_lr=1e7", "train.iterations=1000",
+                               "train.diagnostics_every=10", "train.log_every=5", "train.checkpoint_every=50",
+                               "eval.test_interval=100"],
     # (b) collapse candidates: no normalization in D (and G), learning rates 10-100x the default
     "collapse-none-lr1e-2": SMALL + ["g_norm=none", "d_norm=none", "optim.g_lr=1e-2", "optim.d_lr=1e-2",
                                      "train.iterations=1000", "train.diagnostics_every=20", "eval.test_interval=100"],
     "collapse-weightG-lr1e-2": SMALL + ["g_norm=weight", "d_norm=none", "optim.g_lr=1e-2", "optim.d_lr=1e-2",
                                         "train.iterations=1000", "train.diagnostics_every=20",
                                         "eval.test_interval=100"],
+    # (b4) D stops learning (its learning rate decays linearly to 0 by iteration 300) while G
+    # goes on: G converges on what the frozen D scores highest, and its samples become one
+    "collapse-frozen-d": SMALL + ["loss=minimax", "optim.d_schedule=linear", "optim.schedule_iters=300",
+                                  "train.iterations=800", "train.diagnostics_every=10", "eval.test_interval=100",
+                                  "train.checkpoint_every=50"],
+    "collapse-frozen-d-s1": SMALL + ["loss=minimax", "optim.d_schedule=linear", "optim.schedule_iters=300",
+                                     "train.iterations=800", "train.diagnostics_every=10", "eval.test_interval=100",
+                                     "train.checkpoint_every=50", "train.seed=1"],
     # (c) D overfits 200 training images (data.max_train), at 10x the default D learning rate
     "overfit": SMALL + ["data.max_train=200", "optim.d_lr=1e-3", "train.iterations=2500",
                         "train.diagnostics_every=50", "train.checkpoint_every=500"],
@@ -55,7 +69,9 @@ PLANTED = {
                    "train.checkpoint_every=500"],
 }
 GUARDED = {"diverge-ramp-rollback": PLANTED["diverge-ramp"] + ["train.guard.action=rollback",
-                                                                "train.guard.on=[divergence]"]}
+                                                                "train.guard.on=[divergence]"],
+           "diverge-critic-rollback": PLANTED["diverge-critic"] + ["train.guard.action=rollback",
+                                                                  "train.guard.on=[divergence]"]}
 
 
 EXTRA: list = []  # overrides every run gets (--base-features)
@@ -86,6 +102,9 @@ def summary(run: Path) -> dict:
     events = read_events(run)
     warnings = [e for e in events if e["event"] == "warning"]
     nonfinite = next((r["iteration"] for r in recs if any(isinstance(r.get(k), str) for k in ("d_loss", "g_loss"))), None)
+    # a blow-up can leave the loss finite (a critic's output at 1e33) while a gradient overflows
+    nonfinite_diag = next((r["iteration"] for r in recs
+                           if any(k.startswith("diag/") and isinstance(v, str) for k, v in r.items())), None)
     log = (run.parent / f"{run.name}.log")
     text = log.read_text() if log.exists() else ""
     if nonfinite is None and "stopped being finite at iteration" in text:
@@ -108,7 +127,7 @@ def summary(run: Path) -> dict:
             "warnings": [(w["signal"], w["onset"], w["iteration"]) for w in warnings],
             "warnings_replayed_with_current_rules": replayed,
             "rollbacks": [(e["iteration"], e["text"]) for e in events if e["event"] == "rollback"],
-            "nonfinite_at": nonfinite, "diversity_fell_below_0.5_at": collapse_at, "recon_worse_at": recon_worse_at,
+            "nonfinite_at": nonfinite, "nonfinite_diagnostic_at": nonfinite_diag, "diversity_fell_below_0.5_at": collapse_at, "recon_worse_at": recon_worse_at,
             "final_recon": recon[-1] if recon else None, "outcome": out,
             "diverged_log": "stopped being finite" in text}
 

@@ -61,6 +61,14 @@ class HealthConfig:
     patience: int = 3  # consecutive diagnostics past a threshold before a warning: one noisy diagnostic is not a trend
     diverge_growth: float = 10.0  # divergence: a top singular value (D's or G's) this many times its reference (median of the first diagnostics); healthy runs stay within 2x, unnormalised runs at 100x the default learning rate reach 5.4x in 1,000 iterations
     reference_diagnostics: int = 3  # diagnostics whose median is the reference of diverge_growth
+    # a blow-up is exponential: long before 10x, a top singular value rises by a steady share
+    # at every diagnostic. Past diverge_floor x its reference (healthy runs stay within 1.9x)
+    # and risen by more than diverge_rise since the previous diagnostic, patience times in a
+    # row, it warns (an unconstrained critic under SGD rose 27-58% per 10 iterations over the
+    # 40 iterations before its weights blew up; linear growth at 100x the default learning rate
+    # rose 2-4% per 20 iterations; benchmarks/RESULTS.md)
+    diverge_floor: float = 2.0  # divergence by rise: a top singular value above this many times its reference ...
+    diverge_rise: float = 1.15  # ... that rose by more than this factor since the previous diagnostic
     collapse_ratio: float = 0.5  # collapse (the damage): diversity ratio below this (the study's table flags it too)
     collapse_warn: float = 0.7  # collapse warning: diversity ratio below this ...
     collapse_drop: float = 0.75  # ... and below this share of its best so far (an untrained G starts low; only a fall warns)
@@ -88,8 +96,9 @@ def check_health_config(h: HealthConfig, where: str = "train.health") -> None:
     for name in ("patience", "reference_diagnostics", "last_steps"):
         if getattr(h, name) < 1:
             raise GannormError(f"{where}.{name} must be >= 1, got {getattr(h, name)}")
-    if not h.diverge_growth > 1:
-        raise GannormError(f"{where}.diverge_growth must be > 1 (a factor of growth), got {h.diverge_growth}")
+    for name in ("diverge_growth", "diverge_floor", "diverge_rise"):
+        if not getattr(h, name) > 1:
+            raise GannormError(f"{where}.{name} must be > 1 (a factor of growth), got {getattr(h, name)}")
     for name in ("collapse_ratio", "collapse_warn", "collapse_drop", "overfit_gap", "overfit_gap_alone", "worse_by"):
         if not getattr(h, name) > 0:
             raise GannormError(f"{where}.{name} must be > 0, got {getattr(h, name)}")
@@ -216,13 +225,14 @@ class Monitor:
         self.onset: Dict[str, Optional[int]] = {s: None for s in SIGNALS}
         self.warned: Dict[str, bool] = {s: False for s in SIGNALS}
         self.reference: Dict[str, List[float]] = {k: [] for k in GROWTH_KEYS}
+        self.last: Dict[str, float] = {}  # each growth key's value at the previous diagnostic
         self.best_diversity = -math.inf
 
     # -- state (saved in checkpoints so hysteresis and references survive a resume)
     def state_dict(self) -> Dict[str, Any]:
         return {"streak": dict(self.streak), "onset": dict(self.onset), "warned": dict(self.warned),
                 "reference": {k: list(v) for k, v in self.reference.items()},
-                "best_diversity": self.best_diversity}
+                "last": dict(self.last), "best_diversity": self.best_diversity}
 
     def load_state_dict(self, s: Dict[str, Any]) -> None:
         if not s:
@@ -231,12 +241,14 @@ class Monitor:
             getattr(self, name).update({k: v for k, v in s.get(name, {}).items() if k in SIGNALS})
         self.reference.update({k: [float(x) for x in v] for k, v in s.get("reference", {}).items()
                                if k in self.reference})
+        self.last = {k: float(v) for k, v in s.get("last", {}).items() if k in GROWTH_KEYS}
         self.best_diversity = float(s.get("best_diversity", -math.inf))
 
     def reset(self) -> None:
         """Forget every streak (after a rollback: the run restarts from a healthy state)."""
         for s in SIGNALS:
             self.streak[s], self.onset[s], self.warned[s] = 0, None, False
+        self.last = {}  # the run goes back to earlier weights: no rise to measure against them
 
     # -- the rules
     @property
@@ -247,12 +259,13 @@ class Monitor:
     def judge(self, values: Dict[str, Any]) -> Dict[str, Judgement]:
         """Each rule's reading of one diagnostic (rules whose inputs are missing are left out)."""
         h, out = self.h, {}
-        # divergence: a non-finite diagnostic, or growth past diverge_growth x the reference
+        # divergence: a non-finite diagnostic, growth past diverge_growth x the reference, or a
+        # steady rise past diverge_floor x it; worst = (growth, key, value, past, rise)
         worst = None
         for k in FINITE_KEYS:
             v = _f(values, k)
             if v is not None and not math.isfinite(v):
-                worst = (math.inf, k, v)
+                worst = (math.inf, k, v, True, None)
                 break
         for k in GROWTH_KEYS if worst is None else ():
             v = _f(values, k)
@@ -263,14 +276,21 @@ class Monitor:
                 continue
             base = sorted(ref)[len(ref) // 2]
             if base > 0:
-                g = v / base
-                if worst is None or g > worst[0]:
-                    worst = (g, k, v)
+                g, prev = v / base, self.last.get(k)
+                rising = g > h.diverge_floor and prev is not None and prev > 0 and v > h.diverge_rise * prev
+                if worst is None or (g > h.diverge_growth or rising, g) > (worst[3], worst[0]):
+                    worst = (g, k, v, g > h.diverge_growth or rising, rising and v / prev)
         if worst is not None:
-            g, k, v = worst
-            out[DIVERGENCE] = Judgement(g > h.diverge_growth, g, h.diverge_growth,
-                                        f"{k} = {v:.4g}, {g:.3g}x its reference > {h.diverge_growth:g}x"
-                                        if math.isfinite(g) else f"{k} = {v} is not finite")
+            g, k, v, _, rise = worst
+            if not math.isfinite(g):
+                out[DIVERGENCE] = Judgement(True, g, h.diverge_growth, f"{k} = {v} is not finite")
+            elif rise and g <= h.diverge_growth:
+                out[DIVERGENCE] = Judgement(True, g, h.diverge_floor,
+                                            f"{k} = {v:.4g}, {g:.3g}x its reference > {h.diverge_floor:g}x and "
+                                            f"up {rise:.3g}x since the last diagnostic > {h.diverge_rise:g}x")
+            else:
+                out[DIVERGENCE] = Judgement(g > h.diverge_growth, g, h.diverge_growth,
+                                            f"{k} = {v:.4g}, {g:.3g}x its reference > {h.diverge_growth:g}x")
         d = _f(values, DIVERSITY)
         if d is not None:
             best = max(self.best_diversity, d) if math.isfinite(d) else self.best_diversity
@@ -319,8 +339,10 @@ class Monitor:
     def _learn(self, values: Dict[str, Any]) -> None:
         for k in GROWTH_KEYS:
             v = _f(values, k)
-            if v is not None and math.isfinite(v) and len(self.reference[k]) < self.h.reference_diagnostics:
-                self.reference[k].append(v)
+            if v is not None and math.isfinite(v):
+                self.last[k] = v
+                if len(self.reference[k]) < self.h.reference_diagnostics:
+                    self.reference[k].append(v)
         d = _f(values, DIVERSITY)
         if d is not None and math.isfinite(d):
             self.best_diversity = max(self.best_diversity, d)

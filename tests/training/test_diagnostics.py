@@ -103,6 +103,17 @@ def test_gradient_and_output_diagnostics_against_direct_computation(tmp_path, on
     assert vals["diag/diversity"] == pytest.approx(health.diversity_ratio(fake.clamp(0, 1), real01), rel=1e-5)
 
 
+def test_huge_finite_gradients_read_finite():
+    """A diverging run's gradients pass 1e19 per element before they overflow: their squares do
+    not fit a float32, yet the gradient is finite and its norm must say how large it is."""
+    net = torch.nn.Linear(4, 3)
+    for p, v in zip(net.parameters(), (3e20, 1.0)):
+        p.grad = torch.full_like(p, v)
+    want = math.sqrt(12 * 3e20 ** 2 + 3 * 1.0)  # float64 reference
+    got = float(Diagnostics.grad_norm(net))
+    assert math.isfinite(got) and got == pytest.approx(want, rel=1e-6)
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")  # fp16/bf16 on a CPU without native instructions
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
 def test_gradient_norms_are_unscaled_under_mixed_precision(tmp_path, one_thread, amp):
@@ -220,7 +231,7 @@ def test_collapse_needs_a_fall_not_a_low_start():
 
 
 def test_divergence_from_growth_and_non_finite():
-    h = health.HealthConfig(patience=2, diverge_growth=20, reference_diagnostics=3)
+    h = health.HealthConfig(patience=2, diverge_growth=20, reference_diagnostics=3, diverge_floor=1000)  # growth alone
     seq = [1.0, 2.0, 1.5, 5.0, 19.0, 31.0, 80.0]  # reference = median(1, 2, 1.5) = 1.5; 30 = 20 x 1.5
     for key in health.GROWTH_KEYS:
         ev = _observe(health.Monitor(h), seq, key)
@@ -228,6 +239,55 @@ def test_divergence_from_growth_and_non_finite():
     for key in health.FINITE_KEYS:
         ev = _observe(health.Monitor(h), [1.0, 1.0, 1.0, float("nan"), float("inf")], key)
         assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)], key
+
+
+def test_divergence_from_a_steady_rise_before_the_growth_threshold():
+    """An exponential blow-up warns while still under diverge_growth: past diverge_floor x the
+    reference and up more than diverge_rise at each diagnostic of the streak. The logged values
+    of an unconstrained critic under SGD (benchmarks/health_evidence.py diverge-critic, every 10
+    iterations) warn at 370, 20 iterations before its weights blew up; a linear rise of the same
+    size, or a rise that stops, does not."""
+    h = health.HealthConfig(patience=3)
+    blowup = [1.0, 1.0, 1.0, 1.29, 1.65, 1.91, 2.43, 3.26, 5.15]
+    ev = _observe(health.Monitor(h), blowup, health.SV_D)
+    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 900, 700)]
+    assert "up 1.58x since the last diagnostic > 1.15x" in ev[0].text and 5.15 / 3.26 == pytest.approx(1.58, abs=5e-3)
+    linear = [1.0, 1.0, 1.0] + [1.0 + 0.09 * i for i in range(1, 50)]  # 100x the default lr: 5.4x, linear
+    assert _observe(health.Monitor(h), linear, health.SV_D) == []
+    stalls = [1.0, 1.0, 1.0, 2.1, 2.5, 2.5, 3.0, 3.0]  # rises, but never three diagnostics in a row
+    assert _observe(health.Monitor(h), stalls, health.SV_D) == []
+    # under the floor a steep rise is an early-training move, not a blow-up
+    assert _observe(health.Monitor(h), [1.0, 1.0, 1.0, 1.2, 1.4, 1.65, 1.95], health.SV_D) == []
+
+
+@pytest.mark.parametrize("grid", range(40))
+def test_rise_rule_equals_its_definition_over_random_sequences(grid):
+    """The monitor against the rule written out directly (patience, floor, rise, 10x growth)."""
+    rng = torch.Generator().manual_seed(grid)
+    h = health.HealthConfig(patience=int(torch.randint(1, 4, (1,), generator=rng)))
+    seq = (torch.rand(12, generator=rng) * 0.6 + 0.85).cumprod(0).tolist()
+    ev = _observe(health.Monitor(h), seq, health.SV_D)
+    base = sorted(seq[:3])[1]
+    past = [i >= 3 and (v / base > h.diverge_growth or (v / base > h.diverge_floor and v > h.diverge_rise * seq[i - 1]))
+            for i, v in enumerate(seq)]
+    want, streak = None, 0
+    for i, p in enumerate(past):
+        streak = streak + 1 if p else 0
+        if streak == h.patience:
+            want = ((i + 1) * 100, (i + 2 - streak) * 100)
+            break
+    got = next(((e.iteration, e.onset) for e in ev if e.kind == "warning"), None)
+    assert got == want
+
+
+def test_rise_needs_a_previous_value_and_a_rollback_forgets_it():
+    m = health.Monitor(health.HealthConfig(patience=1))
+    _observe(m, [1.0, 1.0, 1.0], health.SV_D)
+    m2 = health.Monitor(health.HealthConfig(patience=1))
+    m2.load_state_dict(json.loads(json.dumps(m.state_dict())))
+    assert [e.signal for e in m2.observe(400, {health.SV_D: 2.5})] == ["divergence"]  # 2.5x, up 2.5x from 1.0
+    m.reset()
+    assert m.observe(400, {health.SV_D: 2.5}) == []  # after a rollback: nothing to rise from yet
 
 
 def test_gradient_norms_warn_only_when_not_finite():

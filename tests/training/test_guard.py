@@ -25,6 +25,7 @@ TINY = ["base_features=8", "z_dim=16", "batch_size=8", "log_every=5", "sample_ev
     (["train.guard.max_rollbacks=-1"], "max_rollbacks must be >= 0"),
     (["train.log_to=[tensorbord]"], "unknown destination 'tensorbord'.*Did you mean 'tensorboard'"),
     (["train.health.patience=0"], "patience must be >= 1"),
+    (["train.health.diverge_rise=1"], "diverge_rise must be > 1"),
     (["train.health.overfit_rt=1.5"], "overfit_rt must be in"),
     (["train.health.overfit_gap_alone=0"], "overfit_gap_alone must be > 0"),
 ])

@@ -133,7 +133,9 @@ class Diagnostics:
         grads = [p.grad for p in net.parameters() if p.grad is not None]
         if not grads:
             return None
-        return torch.stack([n.float() for n in torch._foreach_norm(grads)]).norm()
+        # float64: a diverging run's gradients pass 1e19 per element, whose squares overflow
+        # float32 and would read as "not finite" while the gradient still is
+        return torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float64)).norm()
 
     # ------------------------------------------------------------------ one diagnostic
     def collect(self, G: nn.Module, D: nn.Module, sampler: nn.Module) -> Dict[str, torch.Tensor]:
@@ -176,7 +178,7 @@ class Diagnostics:
                 return out
             (gx,) = torch.autograd.grad(d_real.float().sum(), x, allow_unused=True)
         if gx is not None:
-            out[health.GRAD_INPUT] = gx.flatten(1).norm(dim=1).mean()
+            out[health.GRAD_INPUT] = torch.linalg.vector_norm(gx.flatten(1), dim=1, dtype=torch.float64).mean()
         if not self.logit:  # BEGAN, MMD: D's output is not one score per image
             return out
         d_real = d_real.detach().float().flatten()
