@@ -259,38 +259,9 @@ class Monitor:
     def judge(self, values: Dict[str, Any]) -> Dict[str, Judgement]:
         """Each rule's reading of one diagnostic (rules whose inputs are missing are left out)."""
         h, out = self.h, {}
-        # divergence: a non-finite diagnostic, growth past diverge_growth x the reference, or a
-        # steady rise past diverge_floor x it; worst = (growth, key, value, past, rise)
-        worst = None
-        for k in FINITE_KEYS:
-            v = _f(values, k)
-            if v is not None and not math.isfinite(v):
-                worst = (math.inf, k, v, True, None)
-                break
-        for k in GROWTH_KEYS if worst is None else ():
-            v = _f(values, k)
-            if v is None:
-                continue
-            ref = self.reference[k]
-            if len(ref) < h.reference_diagnostics:
-                continue
-            base = sorted(ref)[len(ref) // 2]
-            if base > 0:
-                g, prev = v / base, self.last.get(k)
-                rising = g > h.diverge_floor and prev is not None and prev > 0 and v > h.diverge_rise * prev
-                if worst is None or (g > h.diverge_growth or rising, g) > (worst[3], worst[0]):
-                    worst = (g, k, v, g > h.diverge_growth or rising, rising and v / prev)
-        if worst is not None:
-            g, k, v, _, rise = worst
-            if not math.isfinite(g):
-                out[DIVERGENCE] = Judgement(True, g, h.diverge_growth, f"{k} = {v} is not finite")
-            elif rise and g <= h.diverge_growth:
-                out[DIVERGENCE] = Judgement(True, g, h.diverge_floor,
-                                            f"{k} = {v:.4g}, {g:.3g}x its reference > {h.diverge_floor:g}x and "
-                                            f"up {rise:.3g}x since the last diagnostic > {h.diverge_rise:g}x")
-            else:
-                out[DIVERGENCE] = Judgement(g > h.diverge_growth, g, h.diverge_growth,
-                                            f"{k} = {v:.4g}, {g:.3g}x its reference > {h.diverge_growth:g}x")
+        div = self._divergence(values)
+        if div is not None:
+            out[DIVERGENCE] = div
         d = _f(values, DIVERSITY)
         if d is not None:
             best = max(self.best_diversity, d) if math.isfinite(d) else self.best_diversity
@@ -315,6 +286,33 @@ class Monitor:
                 thr = self.loss.WIN_SHARE * self.loss.chance_d_loss
                 out[D_WINS] = Judgement(bool(w), dl, thr, f"d_loss {dl:.4g} < {thr:.3g}")
         return out
+
+    def _divergence(self, values: Dict[str, Any]) -> Optional[Judgement]:
+        """A non-finite diagnostic; or a top singular value past ``diverge_growth`` x its
+        reference, or past ``diverge_floor`` x it and up more than ``diverge_rise`` since the
+        previous diagnostic. Of D's and G's values, the one past (else the one grown most) speaks."""
+        h = self.h
+        for k in FINITE_KEYS:
+            v = _f(values, k)
+            if v is not None and not math.isfinite(v):
+                return Judgement(True, math.inf, h.diverge_growth, f"{k} = {v} is not finite")
+        readings = []
+        for k in GROWTH_KEYS:
+            v, ref = _f(values, k), self.reference[k]
+            if v is None or len(ref) < h.reference_diagnostics:
+                continue
+            base = sorted(ref)[len(ref) // 2]
+            if base <= 0:
+                continue
+            g, prev = v / base, self.last.get(k)
+            rise = v / prev if prev and prev > 0 else None
+            text = f"{k} = {v:.4g}, {g:.3g}x its reference"
+            if g <= h.diverge_growth and g > h.diverge_floor and rise is not None and rise > h.diverge_rise:
+                readings.append(Judgement(True, g, h.diverge_floor, f"{text} > {h.diverge_floor:g}x and up {rise:.3g}x "
+                                                                    f"since the last diagnostic > {h.diverge_rise:g}x"))
+            else:
+                readings.append(Judgement(g > h.diverge_growth, g, h.diverge_growth, f"{text} > {h.diverge_growth:g}x"))
+        return max(readings, key=lambda j: (j.past, j.value), default=None)
 
     def observe(self, iteration: int, values: Dict[str, Any]) -> List[Event]:
         judged = self.judge(values)
