@@ -5,6 +5,7 @@ healthy runs get no warning, and a rollback guard saves a diverging run.
     python benchmarks/health_evidence.py healthy --seeds 1 --jobs 1 --base-features 16 --workdir /tmp/health16
     python benchmarks/health_evidence.py planted --jobs 2 --workdir /tmp/health
     python benchmarks/health_evidence.py report --workdir /tmp/health
+    python benchmarks/health_evidence.py healthy-table --workdir /tmp/health
 
 Each run is ``gannorm train configs/quickstart.yaml`` (bundled Fashion-MNIST, DCGAN with 32
 base features, or 16 with ``--base-features 16``; CPU, one thread per run) with the overrides
@@ -132,9 +133,45 @@ def summary(run: Path) -> dict:
             "diverged_log": "stopped being finite" in text}
 
 
+def healthy_table(work: Path) -> str:
+    """The healthy runs of ``work`` as a markdown table: per norm pair and seed, the warnings
+    raised live and replayed with the current rules, the largest top singular value over its
+    reference (against the divergence rules' 2x floor and 10x growth) and the final running error."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from gannorm import health
+
+    rows = {}
+    for run in sorted(work.glob("healthy-*-s*")):
+        if not (run / "metrics.jsonl").exists():
+            continue
+        _, g, d, s = run.name.split("-")
+        recs = _records(run)
+        live = [json.loads(l) for l in (run / "health.jsonl").read_text().splitlines() if l.strip()] \
+            if (run / "health.jsonl").exists() else []
+        replayed = [e for e in health.replay(recs) if e.kind == "warning"]
+        growth = []
+        for k in (health.SV_D, health.SV_G):
+            vals = [float(r[k]) for r in recs if k in r]
+            if len(vals) >= 3:
+                growth.append(max(vals) / sorted(vals[:3])[1])
+        recon = [float(r["recon_running"]) for r in recs if "recon_running" in r]
+        rows.setdefault((g[1:], d[1:]), {})[s] = (
+            recs[-1]["iteration"], sum(e["event"] == "warning" for e in live), len(replayed),
+            max(growth) if growth else float("nan"), recon[-1] if recon else float("nan"))
+    seeds = sorted({s for v in rows.values() for s in v})
+    head = "| G norm | D norm | " + " | ".join(f"seed {s[1:]}: iterations, warnings live / replayed, top sigma growth, "
+                                                f"final running error" for s in seeds) + " |"
+    lines = [head, "|---|---|" + "---|" * len(seeds)]
+    order = [d for _, d in NORMS]
+    for (g, d), v in sorted(rows.items(), key=lambda kv: order.index(kv[0][1]) if kv[0][1] in order else 99):
+        cells = [f"{x[0]}, {x[1]} / {x[2]}, {x[3]:.2f}x, {x[4]:.4f}" if (x := v.get(s)) else "-" for s in seeds]
+        lines.append(f"| {g} | {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["healthy", "planted", "report"])
+    ap.add_argument("what", choices=["healthy", "planted", "report", "healthy-table"])
     ap.add_argument("--workdir", default="/tmp/gannorm-health")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--iterations", type=int, default=1000)
@@ -147,6 +184,9 @@ def main():
         EXTRA.append(f"model.base_features={a.base_features}")
     work = Path(a.workdir)
     work.mkdir(parents=True, exist_ok=True)
+    if a.what == "healthy-table":
+        print(healthy_table(work))
+        return
     jobs = []
     if a.what == "healthy":
         jobs = [(f"healthy-g{g}-d{d}-s{s}", [f"g_norm={g}", f"d_norm={d}", f"train.seed={s}",

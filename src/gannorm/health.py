@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from .errors import GannormError
 
@@ -45,7 +45,7 @@ SV_G, SV_D = "diag/sv_max_G", "diag/sv_max_D"
 RT, GAP, D_TRAIN, D_HELDOUT, D_GEN = "diag/r_t", "diag/r_v", "diag/d_train", "diag/d_heldout", "diag/d_gen"
 DIVERSITY = "diag/diversity"
 #: the values whose growth is the divergence signal: the top singular values of the weights
-#: move slowly in a healthy run (at most 1.9x their early reference over 1,000 iterations; at
+#: move slowly in a healthy run (at most 2.4x their early reference over 1,000 iterations, at most 1.19x per 100 iterations; at
 #: most 5.4x, growing linearly, in unnormalised runs at 10-100x the default learning rate
 #: that did not diverge, benchmarks/RESULTS.md). The last step's parameter-gradient norms swing 20x in healthy runs
 #: and D's input gradient keeps growing where D is not normalised (10x its reference within
@@ -59,16 +59,17 @@ FINITE_KEYS = (GRAD_D, GRAD_G, GRAD_INPUT, SV_D, SV_G)
 class HealthConfig:
     """Thresholds of the health rules (``train.health.<name>=value``)."""
     patience: int = 3  # consecutive diagnostics past a threshold before a warning: one noisy diagnostic is not a trend
-    diverge_growth: float = 10.0  # divergence: a top singular value (D's or G's) this many times its reference (median of the first diagnostics); healthy runs stay within 2x, unnormalised runs at 100x the default learning rate reach 5.4x in 1,000 iterations
+    diverge_growth: float = 10.0  # divergence: a top singular value (D's or G's) this many times its reference (median of the first diagnostics); healthy runs stayed within 2.4x over 1,000 iterations, unnormalised runs at 100x the default learning rate reach 5.4x in 1,000 iterations
     reference_diagnostics: int = 3  # diagnostics whose median is the reference of diverge_growth
-    # a blow-up is exponential: long before 10x, a top singular value rises by a steady share
-    # at every diagnostic. Past diverge_floor x its reference (healthy runs stay within 1.9x)
-    # and risen by more than diverge_rise since the previous diagnostic, patience times in a
-    # row, it warns (an unconstrained critic under SGD rose 27-58% per 10 iterations over the
-    # 40 iterations before its weights blew up; linear growth at 100x the default learning rate
-    # rose 2-4% per 20 iterations; benchmarks/RESULTS.md)
+    # a blow-up is exponential: long before 10x, a top singular value rises fast and steadily.
+    # Past diverge_floor x its reference and rising faster than diverge_rise per 100 iterations
+    # (measured from the previous diagnostic, so the rule does not depend on the interval),
+    # patience times in a row, it warns. An unconstrained critic under SGD rose 27-58% per 10
+    # iterations (11-97x per 100) over the 40 iterations before its weights blew up; healthy
+    # runs rose at most 1.19x per 100 (G with Adam 7e-4, which passes 2x by 1,000 iterations),
+    # linear growth at 100x the default learning rate 1.1-1.2x (benchmarks/RESULTS.md)
     diverge_floor: float = 2.0  # divergence by rise: a top singular value above this many times its reference ...
-    diverge_rise: float = 1.15  # ... that rose by more than this factor since the previous diagnostic
+    diverge_rise: float = 2.0  # ... rising faster than this factor per 100 iterations since the previous diagnostic
     collapse_ratio: float = 0.5  # collapse (the damage): diversity ratio below this (the study's table flags it too)
     collapse_warn: float = 0.7  # collapse warning: diversity ratio below this ...
     collapse_drop: float = 0.75  # ... and below this share of its best so far (an untrained G starts low; only a fall warns)
@@ -225,14 +226,14 @@ class Monitor:
         self.onset: Dict[str, Optional[int]] = {s: None for s in SIGNALS}
         self.warned: Dict[str, bool] = {s: False for s in SIGNALS}
         self.reference: Dict[str, List[float]] = {k: [] for k in GROWTH_KEYS}
-        self.last: Dict[str, float] = {}  # each growth key's value at the previous diagnostic
+        self.last: Dict[str, Tuple[int, float]] = {}  # each growth key's (iteration, value) at the previous diagnostic
         self.best_diversity = -math.inf
 
     # -- state (saved in checkpoints so hysteresis and references survive a resume)
     def state_dict(self) -> Dict[str, Any]:
         return {"streak": dict(self.streak), "onset": dict(self.onset), "warned": dict(self.warned),
                 "reference": {k: list(v) for k, v in self.reference.items()},
-                "last": dict(self.last), "best_diversity": self.best_diversity}
+                "last": {k: list(v) for k, v in self.last.items()}, "best_diversity": self.best_diversity}
 
     def load_state_dict(self, s: Dict[str, Any]) -> None:
         if not s:
@@ -241,7 +242,8 @@ class Monitor:
             getattr(self, name).update({k: v for k, v in s.get(name, {}).items() if k in SIGNALS})
         self.reference.update({k: [float(x) for x in v] for k, v in s.get("reference", {}).items()
                                if k in self.reference})
-        self.last = {k: float(v) for k, v in s.get("last", {}).items() if k in GROWTH_KEYS}
+        self.last = {k: (int(v[0]), float(v[1])) for k, v in s.get("last", {}).items()
+                     if k in GROWTH_KEYS and isinstance(v, (list, tuple)) and len(v) == 2}
         self.best_diversity = float(s.get("best_diversity", -math.inf))
 
     def reset(self) -> None:
@@ -256,10 +258,11 @@ class Monitor:
         """D's output has a decision boundary at 0 (a loss with a chance level: BCE, hinge, LSGAN)."""
         return self.loss is None or getattr(self.loss, "chance_d_loss", None) is not None
 
-    def judge(self, values: Dict[str, Any]) -> Dict[str, Judgement]:
-        """Each rule's reading of one diagnostic (rules whose inputs are missing are left out)."""
+    def judge(self, values: Dict[str, Any], iteration: Optional[int] = None) -> Dict[str, Judgement]:
+        """Each rule's reading of one diagnostic at ``iteration`` (rules whose inputs are missing
+        are left out; without the iteration, the divergence rule reads growth only)."""
         h, out = self.h, {}
-        div = self._divergence(values)
+        div = self._divergence(values, iteration)
         if div is not None:
             out[DIVERGENCE] = div
         d = _f(values, DIVERSITY)
@@ -287,10 +290,11 @@ class Monitor:
                 out[D_WINS] = Judgement(bool(w), dl, thr, f"d_loss {dl:.4g} < {thr:.3g}")
         return out
 
-    def _divergence(self, values: Dict[str, Any]) -> Optional[Judgement]:
+    def _divergence(self, values: Dict[str, Any], iteration: Optional[int]) -> Optional[Judgement]:
         """A non-finite diagnostic; or a top singular value past ``diverge_growth`` x its
-        reference, or past ``diverge_floor`` x it and up more than ``diverge_rise`` since the
-        previous diagnostic. Of D's and G's values, the one past (else the one grown most) speaks."""
+        reference, or past ``diverge_floor`` x it and rising faster than ``diverge_rise`` per 100
+        iterations since the previous diagnostic, ``(v / v_prev) ** (100 / (t - t_prev))``. Of
+        D's and G's values, the one past (else the one grown most) speaks."""
         h = self.h
         for k in FINITE_KEYS:
             v = _f(values, k)
@@ -305,17 +309,20 @@ class Monitor:
             if base <= 0:
                 continue
             g, prev = v / base, self.last.get(k)
-            rise = v / prev if prev and prev > 0 else None
+            rate = None
+            if prev is not None and iteration is not None and iteration > prev[0] and prev[1] > 0 and v > 0:
+                rate = (v / prev[1]) ** (100.0 / (iteration - prev[0]))
             text = f"{k} = {v:.4g}, {g:.3g}x its reference"
-            if g <= h.diverge_growth and g > h.diverge_floor and rise is not None and rise > h.diverge_rise:
-                readings.append(Judgement(True, g, h.diverge_floor, f"{text} > {h.diverge_floor:g}x and up {rise:.3g}x "
-                                                                    f"since the last diagnostic > {h.diverge_rise:g}x"))
+            if g <= h.diverge_growth and g > h.diverge_floor and rate is not None and rate > h.diverge_rise:
+                readings.append(Judgement(True, g, h.diverge_floor,
+                                          f"{text} > {h.diverge_floor:g}x and rising {rate:.3g}x per 100 iterations "
+                                          f"since iteration {prev[0]} > {h.diverge_rise:g}x"))
             else:
                 readings.append(Judgement(g > h.diverge_growth, g, h.diverge_growth, f"{text} > {h.diverge_growth:g}x"))
         return max(readings, key=lambda j: (j.past, j.value), default=None)
 
     def observe(self, iteration: int, values: Dict[str, Any]) -> List[Event]:
-        judged = self.judge(values)
+        judged = self.judge(values, iteration)
         events = []
         for s, j in judged.items():
             if j.past:
@@ -331,14 +338,14 @@ class Monitor:
                     events.append(Event("cleared", s, iteration, self.onset[s], j.value, j.threshold,
                                         f"{s} no longer past its rule ({j.value:.4g} against {j.threshold:g})"))
                 self.streak[s], self.onset[s], self.warned[s] = 0, None, False
-        self._learn(values)
+        self._learn(iteration, values)
         return events
 
-    def _learn(self, values: Dict[str, Any]) -> None:
+    def _learn(self, iteration: int, values: Dict[str, Any]) -> None:
         for k in GROWTH_KEYS:
             v = _f(values, k)
             if v is not None and math.isfinite(v):
-                self.last[k] = v
+                self.last[k] = (iteration, v)
                 if len(self.reference[k]) < self.h.reference_diagnostics:
                     self.reference[k].append(v)
         d = _f(values, DIVERSITY)

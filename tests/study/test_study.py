@@ -206,6 +206,9 @@ def test_new_final_test_rescores_finished_cells_without_retraining(trained, tmp_
     assert not store.needs_work("data=ok,seed=0", ["recon|best|steps=5|images=6"])
     store.close()
     assert run_study(s, out) == []
+    # the report describes the setting it scores, not the earlier one whose results are kept beside it
+    page = build_report(out).read_text()
+    assert "on 6 held-out images, 5 z-steps" in page and "8 held-out" not in page and "3, 5 z-steps" not in page
 
 
 def test_real_split_all_scores_against_every_image_under_its_own_key(trained, tmp_path):
@@ -215,13 +218,14 @@ def test_real_split_all_scores_against_every_image_under_its_own_key(trained, tm
     _, src, _ = trained
     out = tmp_path / "out"
     shutil.copytree(src, out)
-    final = {**FINAL, "checkpoints": ["latest"], "metrics": ["fid"], "n_real": None, "real_split": "all"}
+    final = {**FINAL, "checkpoints": ["latest"], "metrics": ["fid", "dc"], "n_gen": 6, "n_real": None,
+             "real_split": "all"}
     run_study(load_study(_write(tmp_path, {"data": {"ok": {"data.name": "fashion_mnist_small"}},
                                            "train.seed": [0]}, final=final)), out)
     store = Store(out / "study.db")
     f = store.finals()["data=ok,seed=0"]
     store.close()
-    new = "fid|latest|efficientnet_lite0:32|gen=3|real=all@all"
+    new = "fid|latest|efficientnet_lite0:32|gen=6|real=all@all"
     old = "fid|latest|efficientnet_lite0:32|gen=3|real=10"
     assert new in f and old in f
     rec = f[new]["record"]
@@ -230,6 +234,11 @@ def test_real_split_all_scores_against_every_image_under_its_own_key(trained, tm
     data = load_data(data_cfg)
     assert rec["n_real"] == len(data) > len(split_for(data_cfg, len(data)).indices("train"))
     assert rec["real_split"].startswith("all:")
+    # the report: against all real images, and coverage in a column beside density (from the record)
+    dc = f["dc|latest|efficientnet_lite0:32|gen=6|real=all@all"]["record"]
+    page = build_report(out).read_text()
+    assert "6 generated vs all real images" in page
+    assert "<th>coverage (efficientnet_lite0:32, 6 gen.)</th>" in page and f"{dc['coverage']:.4f}" in page
 
 
 def _as_earlier_gannorm(out):

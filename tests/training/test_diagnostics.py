@@ -241,42 +241,57 @@ def test_divergence_from_growth_and_non_finite():
         assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 500, 400)], key
 
 
-def test_divergence_from_a_steady_rise_before_the_growth_threshold():
+def _observe_every(mon, seq, key, every):
+    events = []
+    for i, v in enumerate(seq, 1):
+        events += mon.observe(i * every, {key: v})
+    return events
+
+
+def test_divergence_from_a_fast_rise_before_the_growth_threshold():
     """An exponential blow-up warns while still under diverge_growth: past diverge_floor x the
-    reference and up more than diverge_rise at each diagnostic of the streak. The logged values
-    of an unconstrained critic under SGD (benchmarks/health_evidence.py diverge-critic, every 10
-    iterations) warn at 370, 20 iterations before its weights blew up; a linear rise of the same
-    size, or a rise that stops, does not."""
+    reference and rising faster than diverge_rise per 100 iterations at each diagnostic of the
+    streak. The logged values of an unconstrained critic under SGD (benchmarks/health_evidence.py
+    diverge-critic, every 10 iterations) warn at 370, 20 iterations before its weights blew up;
+    a healthy G's steady rise (1.2x per 100 iterations), a rise that stalls, or a fast rise under
+    the floor does not."""
     h = health.HealthConfig(patience=3)
-    blowup = [1.0, 1.0, 1.0, 1.29, 1.65, 1.91, 2.43, 3.26, 5.15]
-    ev = _observe(health.Monitor(h), blowup, health.SV_D)
-    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 900, 700)]
-    assert "up 1.58x since the last diagnostic > 1.15x" in ev[0].text and 5.15 / 3.26 == pytest.approx(1.58, abs=5e-3)
-    linear = [1.0, 1.0, 1.0] + [1.0 + 0.09 * i for i in range(1, 50)]  # 100x the default lr: 5.4x, linear
-    assert _observe(health.Monitor(h), linear, health.SV_D) == []
-    stalls = [1.0, 1.0, 1.0, 2.1, 2.5, 2.5, 3.0, 3.0]  # rises, but never three diagnostics in a row
-    assert _observe(health.Monitor(h), stalls, health.SV_D) == []
-    # under the floor a steep rise is an early-training move, not a blow-up
-    assert _observe(health.Monitor(h), [1.0, 1.0, 1.0, 1.2, 1.4, 1.65, 1.95], health.SV_D) == []
+    blowup = [1.0, 1.0, 1.0, 1.29, 1.65, 1.91, 2.43, 3.26, 5.15]  # at 10, 20, ..., 90
+    ev = _observe_every(health.Monitor(h), blowup, health.SV_D, 10)
+    assert [(e.kind, e.iteration, e.onset) for e in ev] == [("warning", 90, 70)]
+    rate = (5.15 / 3.26) ** 10
+    assert f"rising {rate:.3g}x per 100 iterations since iteration 80 > 2x" in ev[0].text
+    healthy_g = [0.85, 1.0, 1.22, 1.39, 1.65, 1.89, 2.06, 2.21, 2.33, 2.40, 2.6, 2.8, 3.0]  # group/group G, Adam 7e-4
+    for every in (100, 1000):  # the rate is per 100 iterations, whatever the interval
+        assert _observe_every(health.Monitor(h), healthy_g, health.SV_G, every) == [], every
+    assert _observe_every(health.Monitor(h), blowup, health.SV_D, 100) == []  # the same numbers over 900 iterations
+    stalls = [1.0, 1.0, 1.0, 2.5, 5.0, 5.0, 9.0, 9.0]  # doubles, but never three diagnostics in a row
+    assert _observe_every(health.Monitor(h), stalls, health.SV_D, 100) == []
+    assert _observe_every(health.Monitor(h), [1.0, 1.0, 1.0, 1.3, 1.6, 1.9, 1.99], health.SV_D, 10) == []  # under 2x
 
 
 @pytest.mark.parametrize("grid", range(40))
 def test_rise_rule_equals_its_definition_over_random_sequences(grid):
-    """The monitor against the rule written out directly (patience, floor, rise, 10x growth)."""
+    """The monitor against the rule written out directly, over random sequences at random
+    irregular iterations (patience, floor, rate per 100 iterations, 10x growth)."""
     rng = torch.Generator().manual_seed(grid)
     h = health.HealthConfig(patience=int(torch.randint(1, 4, (1,), generator=rng)))
-    seq = (torch.rand(12, generator=rng) * 0.6 + 0.85).cumprod(0).tolist()
-    ev = _observe(health.Monitor(h), seq, health.SV_D)
+    seq = (torch.rand(12, generator=rng) * 1.2 + 0.8).cumprod(0).tolist()
+    its = torch.randint(5, 200, (12,), generator=rng).cumsum(0).tolist()
+    m, events = health.Monitor(h), []
+    for it, v in zip(its, seq):
+        events += m.observe(it, {health.SV_D: v})
     base = sorted(seq[:3])[1]
-    past = [i >= 3 and (v / base > h.diverge_growth or (v / base > h.diverge_floor and v > h.diverge_rise * seq[i - 1]))
+    past = [i >= 3 and (v / base > h.diverge_growth or
+                        (v / base > h.diverge_floor and (v / seq[i - 1]) ** (100 / (its[i] - its[i - 1])) > h.diverge_rise))
             for i, v in enumerate(seq)]
     want, streak = None, 0
     for i, p in enumerate(past):
         streak = streak + 1 if p else 0
         if streak == h.patience:
-            want = ((i + 1) * 100, (i + 2 - streak) * 100)
+            want = (its[i], its[i + 1 - streak])
             break
-    got = next(((e.iteration, e.onset) for e in ev if e.kind == "warning"), None)
+    got = next(((e.iteration, e.onset) for e in events if e.kind == "warning"), None)
     assert got == want
 
 
@@ -285,7 +300,7 @@ def test_rise_needs_a_previous_value_and_a_rollback_forgets_it():
     _observe(m, [1.0, 1.0, 1.0], health.SV_D)
     m2 = health.Monitor(health.HealthConfig(patience=1))
     m2.load_state_dict(json.loads(json.dumps(m.state_dict())))
-    assert [e.signal for e in m2.observe(400, {health.SV_D: 2.5})] == ["divergence"]  # 2.5x, up 2.5x from 1.0
+    assert [e.signal for e in m2.observe(400, {health.SV_D: 2.5})] == ["divergence"]  # 2.5x, up 2.5x in 100
     m.reset()
     assert m.observe(400, {health.SV_D: 2.5}) == []  # after a rollback: nothing to rise from yet
 

@@ -95,13 +95,16 @@ class StudyResults:
             return None
         return rows.get(self.spec.quality_key(checkpoint, metric))  # its key names every setting, options too
 
-    def values(self, runs: List[Dict], checkpoint: str, metric: str = "recon") -> Dict[str, float]:
-        """{seed: value} over the finished runs that have the result."""
+    def values(self, runs: List[Dict], checkpoint: str, metric: str = "recon",
+               field: Optional[str] = None) -> Dict[str, float]:
+        """{seed: value} over the finished runs that have the result; ``field``: one of the
+        metric's other results in its record (``coverage`` beside density) instead of its value."""
         out = {}
         for r in runs:
             f = self.final(r, checkpoint, metric) if r["status"] == "done" else None
-            if f and f["value"] is not None and math.isfinite(f["value"]):
-                out[self.seed(r)] = f["value"]
+            v = None if not f else f["value"] if field is None else (f.get("record") or {}).get(field)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                out[self.seed(r)] = float(v)
         return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import math
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import jinja2
 import numpy as np
@@ -51,6 +51,18 @@ def quality_label(metric: str, spec=None) -> str:
     unit = METRICS.attr(metric, "unit")
     opts = spec.options_text(metric) if spec is not None else ""
     return label + (f" [{unit}]" if unit else "") + (f" ({opts})" if opts else "")
+
+
+def quality_columns(spec) -> List[Tuple[str, Optional[str], str]]:
+    """The final-test table's sample-quality columns as (metric, field, label): each metric's
+    value, then the other results its registration names (``logged``: coverage beside density,
+    recall beside precision), read from the stored record."""
+    cols = []
+    for m in (spec.metrics if spec else ()):
+        cols.append((m, None, quality_label(m, spec)))
+        key = METRICS.attr(m, "key", m)
+        cols += [(m, extra, extra) for extra in METRICS.attr(m, "logged", ()) or () if extra != key]
+    return cols
 
 
 def build_report(study_dir: str | Path) -> Path:
@@ -199,8 +211,7 @@ class Page:
     def final_test_text(self) -> str:
         spec, st = self.st.spec, self.st
         held = _images_scored(st)
-        steps = sorted({f["steps"] for fs in st.finals.values() for f in fs.values() if f["kind"] == "recon"
-                        and f["steps"]})
+        steps = sorted({f["steps"] for f in _recon_rows(st) if f["steps"]})
         text = (f"reconstruction error ({RECON_UNIT}) on {', '.join(map(str, sorted(held))) or '?'} held-out images, "
                 f"{', '.join(map(str, steps)) or '?'} z-steps (RMSProp from z = 0, Xiang & Li 2017); checkpoints: "
                 f"{', '.join(self.ckpts)}")
@@ -215,7 +226,7 @@ class Page:
         """Per panel and checkpoint: one row per method (its mark in the verdict, its numbers),
         the verdict sentence and the pairwise comparisons."""
         st = self.st
-        quality = list(st.spec.metrics) if st.spec else []
+        quality = quality_columns(st.spec)
         panels = []
         for panel in st.panels:
             tables = []
@@ -234,7 +245,7 @@ class Page:
                             " (cannot be best: too many failed runs)" if row.method in v.out else ""),
                         "done": row.n_done, "total": len(row.runs), "ends": v.ends.get(row.method) or "",
                         "mean_std": _mean_std(s), "ci": fmt_ci(s),
-                        "quality": [self._quality_cell(row.runs, c, m) for m in quality],
+                        "quality": [self._quality_cell(row.runs, c, m, fld) for m, fld, _ in quality],
                         "running": _mean_std(S.summarise([A.running_value(st, r, c) for r in row.runs])),
                         "train_time": fmt_seconds(row.train_seconds), "it_per_s": _num(row.it_per_s, 1),
                         "final_time": fmt_seconds(row.final_seconds), "used": self._used(row.runs, c)})
@@ -242,10 +253,10 @@ class Page:
                                "sentence": verdict_sentence(v), "comparisons": comparisons(v)})
             panels.append({"name": panel, "checkpoints": tables})
         return {"text": self.final_test_text(), "panels": panels,
-                "quality": [f"{quality_label(m, st.spec)} ({st.spec.extractor}, {st.spec.n_gen} gen.)" for m in quality]}
+                "quality": [f"{label} ({st.spec.extractor}, {st.spec.n_gen} gen.)" for _, _, label in quality]}
 
-    def _quality_cell(self, runs, c, metric) -> Dict:
-        vals = self.st.values(runs, c, metric)
+    def _quality_cell(self, runs, c, metric, field=None) -> Dict:
+        vals = self.st.values(runs, c, metric, field)
         errs = [f for r in runs if (f := self.st.final(r, c, metric)) and f["error"]]
         return {"value": _mean_std(S.summarise(list(vals.values())), 4), "n": len(vals),
                 "error": f"{len(errs)} not computed: {errs[0]['error']}" if errs else ""}
@@ -482,8 +493,14 @@ def _config_text(runs: List[Dict]) -> str:
     return "(not recorded)"
 
 
+def _recon_rows(st: A.StudyResults) -> List[Dict]:
+    """The reconstruction rows of this study's final-test setting (a store keeps the results
+    of earlier settings beside them: those are not what this report scores)."""
+    return [f for run in st.runs for c in (st.checkpoints() or ["best"]) if (f := st.final(run, c)) is not None]
+
+
 def _images_scored(st: A.StudyResults) -> set:
-    return {f["images"] for fs in st.finals.values() for f in fs.values() if f["kind"] == "recon" and f["images"]}
+    return {f["images"] for f in _recon_rows(st) if f["images"]}
 
 
 def _slug(s: str) -> str:
