@@ -31,7 +31,7 @@ from ..store.stability import COLLAPSE_RATIO, LAST_STEPS, WORSE_BY
 from ..utils.images import seeded_subset
 from . import analysis as A
 from . import figures
-from .recommend import fmt_ci, fmt_seconds, recommend, verdict_sentence
+from .recommend import fmt_ci, fmt_seconds, metric_sentence, recommend, verdict_sentence
 from .tuning import verdict_at
 
 RECON_UNIT = "MSE per pixel value, pixels in [0,1]"
@@ -250,10 +250,22 @@ class Page:
                         "train_time": fmt_seconds(row.train_seconds), "it_per_s": _num(row.it_per_s, 1),
                         "final_time": fmt_seconds(row.final_seconds), "used": self._used(row.runs, c)})
                 tables.append({"checkpoint": c, "running_figure": A.RUNNING_FIGURE[c], "rows": rows,
-                               "sentence": verdict_sentence(v), "comparisons": comparisons(v)})
+                               "sentence": verdict_sentence(v), "comparisons": comparisons(v),
+                               "quality_sentences": [self._quality_verdict(panel, c, m, fld, label)
+                                                     for m, fld, label in quality]})
             panels.append({"name": panel, "checkpoints": tables})
         return {"text": self.final_test_text(), "panels": panels,
                 "quality": [f"{label} ({st.spec.extractor}, {st.spec.n_gen} gen.)" for _, _, label in quality]}
+
+    def _quality_verdict(self, panel, c, metric, field, label) -> str:
+        """The verdict on one sample-quality column, by the tests the reconstruction error gets
+        (values negated where higher is better, so that "lowest" is best)."""
+        higher = METRICS.attr(metric, "better", "lower") == "higher"
+        sign = -1.0 if higher else 1.0
+        runs = self.st.groups[panel]
+        v = S.verdict({m: {k: sign * x for k, x in self.st.values(rs, c, metric, field).items()} for m, rs in runs.items()},
+                      {m: [A.run_end(r) for r in rs] for m, rs in runs.items()}, needed=False)
+        return metric_sentence(label, v, higher)
 
     def _quality_cell(self, runs, c, metric, field=None) -> Dict:
         vals = self.st.values(runs, c, metric, field)

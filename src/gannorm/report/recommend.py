@@ -63,6 +63,28 @@ def verdict_sentence(v: S.Verdict) -> str:
     return text + lost
 
 
+def metric_sentence(label: str, v: S.Verdict, higher: bool) -> str:
+    """One sample-quality column's verdict (the same tests as the reconstruction error's; for a
+    metric where higher is better the verdict was taken on the negated values)."""
+    way = "higher" if higher else "lower"
+    head = f"{label} ({way} is better): "
+    if v.leader is None:
+        return head + "no finished run has it."
+    if len(v.summaries) == 1:
+        return head + "one method only."
+    if v.best:
+        return head + f"best {v.best}, significantly {way} than every other method (Holm-corrected, α = {v.alpha})."
+    text = head + f"{v.leader} leads"
+    others = [m for m in v.group if m != v.leader]
+    if others:
+        text += f"; not told apart from it at α = {v.alpha}: {', '.join(others)}"
+    if v.worse:
+        text += f"; significantly worse than it: {', '.join(v.worse)}"
+    if v.untestable:
+        text += f"; fewer than 2 runs with it: {', '.join(v.untestable)}"
+    return text + "."
+
+
 def recommend(v: S.Verdict, rows: List["A.MethodRow"], budgets: Optional["A.Budgets"], caveats: str) -> str:
     """The paragraph at the top of the report: which method, by how much, how sure, how stable,
     at what cost, and the caveats - every figure from the study's numbers."""
