@@ -123,10 +123,15 @@ def run_end(run: Dict) -> S.End:
     return S.End(status, by, run.get("iterations"))
 
 
-def verdict(study: "StudyResults", runs: Dict[str, List[Dict]], checkpoint: str, needed: bool = True) -> S.Verdict:
+def verdict(study: "StudyResults", runs: Dict[str, List[Dict]], checkpoint: str, needed: bool = True,
+            metric: str = "recon", field: Optional[str] = None, higher: bool = False) -> S.Verdict:
     """The verdict on one panel's methods (``{method: runs}``) scored on ``checkpoint``: their
-    finished runs' final errors and how every run ended."""
-    return S.verdict({m: study.values(rs, checkpoint) for m, rs in runs.items()},
+    finished runs' final errors (or ``metric``'s value, or its ``field``) and how every run
+    ended. ``higher``: higher is better, so the tests, which crown the lowest, see the negated
+    values."""
+    sign = -1.0 if higher else 1.0
+    return S.verdict({m: {k: sign * x for k, x in study.values(rs, checkpoint, metric, field).items()}
+                      for m, rs in runs.items()},
                      {m: [run_end(r) for r in rs] for m, rs in runs.items()}, needed=needed)
 
 

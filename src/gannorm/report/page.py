@@ -261,10 +261,7 @@ class Page:
         """The verdict on one sample-quality column, by the tests the reconstruction error gets
         (values negated where higher is better, so that "lowest" is best)."""
         higher = METRICS.attr(metric, "better", "lower") == "higher"
-        sign = -1.0 if higher else 1.0
-        runs = self.st.groups[panel]
-        v = S.verdict({m: {k: sign * x for k, x in self.st.values(rs, c, metric, field).items()} for m, rs in runs.items()},
-                      {m: [A.run_end(r) for r in rs] for m, rs in runs.items()}, needed=False)
+        v = A.verdict(self.st, self.st.groups[panel], c, needed=False, metric=metric, field=field, higher=higher)
         return metric_sentence(label, v, higher)
 
     def _quality_cell(self, runs, c, metric, field=None) -> Dict:
