@@ -238,6 +238,7 @@ def test_real_split_all_scores_against_every_image_under_its_own_key(trained, tm
     dc = f["dc|latest|efficientnet_lite0:32|gen=6|real=all@all"]["record"]
     page = build_report(out).read_text()
     assert "6 generated vs all real images" in page
+    assert "Sample quality on the latest checkpoint: FID (lower is better): one method only." in page
     assert "<th>coverage (efficientnet_lite0:32, 6 gen.)</th>" in page and f"{dc['coverage']:.4f}" in page
 
 

@@ -131,8 +131,8 @@ class Page:
 
     # ---------------------------------------------------------------- recommendation
     def recommendation(self) -> List[str]:
-        """The lead paragraphs: per panel, the recommendation on the first checkpoint and one
-        line per other checkpoint."""
+        """The lead paragraphs: per panel, the recommendation on the first checkpoint, the
+        sample-quality verdicts on it, and one line per other checkpoint."""
         st, c = self.st, self.ckpts[0]
         out = []
         for panel in st.panels:
@@ -141,6 +141,10 @@ class Page:
             if len(self.ckpts) > 1:
                 where += f"Scored on the {c} checkpoint: "
             out.append(where + recommend(v, self.rows[panel], self.budgets[(panel, c)], self.caveats()))
+            quality = quality_columns(st.spec)
+            if quality:  # the sample-quality verdicts belong in the answer too, not only under the table
+                out.append(f"Sample quality on the {c} checkpoint: "
+                           + " ".join(self._quality_verdict(panel, c, m, fld, label) for m, fld, label in quality))
             for other in self.ckpts[1:]:  # the same runs judged on another checkpoint: its verdict in one line
                 out.append(f"Scored on the {other} checkpoint instead: "
                            + verdict_sentence(self.verdicts[(panel, other)]))
