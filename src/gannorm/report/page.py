@@ -109,6 +109,11 @@ class Page:
         self.cfg = st.config(st.runs[0])
         self.ckpts = st.checkpoints() or ["best"]
         self.verdicts = {(p, c): A.verdict(st, st.groups[p], c) for p in st.panels for c in self.ckpts}
+        #: per (panel, checkpoint), one verdict sentence per sample-quality column (the lead and
+        #: the final-test tables both show them)
+        self.quality_sentences = {(p, c): [self._quality_verdict(p, c, m, fld, label)
+                                           for m, fld, label in quality_columns(st.spec)]
+                                  for p in st.panels for c in self.ckpts}
         self.budgets = {(p, c): A.budget_table(st, st.groups[p], c) for p in st.panels for c in self.ckpts}
         self.rows = {p: [A.method_row(st, m, rs) for m, rs in st.groups[p].items()] for p in st.panels}
 
@@ -141,10 +146,8 @@ class Page:
             if len(self.ckpts) > 1:
                 where += f"Scored on the {c} checkpoint: "
             out.append(where + recommend(v, self.rows[panel], self.budgets[(panel, c)], self.caveats()))
-            quality = quality_columns(st.spec)
-            if quality:  # the sample-quality verdicts belong in the answer too, not only under the table
-                out.append(f"Sample quality on the {c} checkpoint: "
-                           + " ".join(self._quality_verdict(panel, c, m, fld, label) for m, fld, label in quality))
+            if self.quality_sentences[(panel, c)]:  # they belong in the answer, not only under the table
+                out.append(f"Sample quality on the {c} checkpoint: " + " ".join(self.quality_sentences[(panel, c)]))
             for other in self.ckpts[1:]:  # the same runs judged on another checkpoint: its verdict in one line
                 out.append(f"Scored on the {other} checkpoint instead: "
                            + verdict_sentence(self.verdicts[(panel, other)]))
@@ -255,8 +258,7 @@ class Page:
                         "final_time": fmt_seconds(row.final_seconds), "used": self._used(row.runs, c)})
                 tables.append({"checkpoint": c, "running_figure": A.RUNNING_FIGURE[c], "rows": rows,
                                "sentence": verdict_sentence(v), "comparisons": comparisons(v),
-                               "quality_sentences": [self._quality_verdict(panel, c, m, fld, label)
-                                                     for m, fld, label in quality]})
+                               "quality_sentences": self.quality_sentences[(panel, c)]})
             panels.append({"name": panel, "checkpoints": tables})
         return {"text": self.final_test_text(), "panels": panels,
                 "quality": [f"{label} ({st.spec.extractor}, {st.spec.n_gen} gen.)" for _, _, label in quality]}
