@@ -17,6 +17,7 @@ import numpy as np
 from .. import config as config_mod
 from .. import outcomes as O
 from ..errors import GannormError
+from ..registry import METRICS
 from ..store import statistics as S
 from ..store.db import Store, label_of
 from ..store.final_test import FinalTestSpec, recon_key
@@ -123,13 +124,19 @@ def run_end(run: Dict) -> S.End:
     return S.End(status, by, run.get("iterations"))
 
 
+def higher_is_better(metric: str) -> bool:
+    """Whether ``metric``'s registration says higher values are better (IS, density, coverage,
+    precision, recall); the reconstruction error and FID/KID are lower-is-better."""
+    return METRICS.attr(metric, "better", "lower") == "higher"
+
+
 def verdict(study: "StudyResults", runs: Dict[str, List[Dict]], checkpoint: str, needed: bool = True,
-            metric: str = "recon", field: Optional[str] = None, higher: bool = False) -> S.Verdict:
+            metric: str = "recon", field: Optional[str] = None) -> S.Verdict:
     """The verdict on one panel's methods (``{method: runs}``) scored on ``checkpoint``: their
     finished runs' final errors (or ``metric``'s value, or its ``field``) and how every run
-    ended. ``higher``: higher is better, so the tests, which crown the lowest, see the negated
-    values."""
-    sign = -1.0 if higher else 1.0
+    ended. Where the metric's registration says higher is better, the tests, which crown the
+    lowest, see the negated values."""
+    sign = -1.0 if higher_is_better(metric) else 1.0
     return S.verdict({m: {k: sign * x for k, x in study.values(rs, checkpoint, metric, field).items()}
                       for m, rs in runs.items()},
                      {m: [run_end(r) for r in rs] for m, rs in runs.items()}, needed=needed)

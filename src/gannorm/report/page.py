@@ -266,9 +266,8 @@ class Page:
     def _quality_verdict(self, panel, c, metric, field, label) -> str:
         """The verdict on one sample-quality column, by the tests the reconstruction error gets
         (values negated where higher is better, so that "lowest" is best)."""
-        higher = METRICS.attr(metric, "better", "lower") == "higher"
-        v = A.verdict(self.st, self.st.groups[panel], c, needed=False, metric=metric, field=field, higher=higher)
-        return metric_sentence(label, v, higher)
+        v = A.verdict(self.st, self.st.groups[panel], c, needed=False, metric=metric, field=field)
+        return metric_sentence(label, v, A.higher_is_better(metric))
 
     def _quality_cell(self, runs, c, metric, field=None) -> Dict:
         vals = self.st.values(runs, c, metric, field)
