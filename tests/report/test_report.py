@@ -181,11 +181,21 @@ def test_who_stopped_a_run_is_read_from_its_row_or_its_reason():
     assert A.run_end({"status": "killed", "iterations": 7}) == A.S.End("killed", None, 7)
 
 
-def _verdict_for(values, higher):
-    from gannorm.store import statistics as S
+class _Scores:
+    """A study whose finished runs score ``table[method][seed]`` under any metric."""
 
-    sign = -1.0 if higher else 1.0
-    return S.verdict({m: {k: sign * x for k, x in r.items()} for m, r in values.items()}, needed=False)
+    def __init__(self, table):
+        self.table = table
+
+    def values(self, runs, checkpoint, metric="recon", field=None):
+        return self.table[runs[0]["method"]]
+
+
+def _verdict_for(values, metric):
+    """``analysis.verdict`` on ``values`` as the scores of ``metric``: the direction is the
+    metric's registration, not the caller's."""
+    runs = {m: [{"status": "done", "method": m}] * len(r) for m, r in values.items()}
+    return A.verdict(_Scores(values), runs, "best", needed=False, metric=metric)
 
 
 def test_quality_metric_verdicts_read_the_metrics_direction():
@@ -197,13 +207,15 @@ def test_quality_metric_verdicts_read_the_metrics_direction():
     low = {"a": dict(zip(seeds, [150.1, 151.0, 149.8, 150.5, 150.9])),
            "b": dict(zip(seeds, [180.2, 200.0, 190.5, 185.1, 210.3])),
            "c": dict(zip(seeds, [176.0, 190.0, 165.2, 181.3, 172.4]))}
-    text = metric_sentence("FID", _verdict_for(low, higher=False), higher=False)
+    assert not A.higher_is_better("fid") and A.higher_is_better("dc")
+    text = metric_sentence("FID", _verdict_for(low, "fid"), A.higher_is_better("fid"))
     assert text.startswith("FID (lower is better): best a, significantly lower than every other method")
     high = {"a": dict(zip(seeds, [0.005, 0.006, 0.0055, 0.0048, 0.0062])),
             "b": dict(zip(seeds, [0.001, 0.0012, 0.0009, 0.0011, 0.0013]))}
-    assert metric_sentence("coverage", _verdict_for(high, higher=True), higher=True).startswith(
+    assert metric_sentence("coverage", _verdict_for(high, "dc"), A.higher_is_better("dc")).startswith(
         "coverage (higher is better): best a, significantly higher")
-    # the same numbers read as lower-is-better would crown b: the direction decides
-    assert "best b" in metric_sentence("x", _verdict_for(high, higher=False), higher=False)
+    # the same numbers scored as a lower-is-better metric crown b: the registration decides
+    assert "best b" in metric_sentence("x", _verdict_for(high, "fid"), A.higher_is_better("fid"))
+    assert _verdict_for(high, "dc").best == "a" and _verdict_for(high, "fid").best == "b"
     tied = {"a": dict(zip(seeds, [1.0, 2.0, 3.0, 4.0, 5.0])), "b": dict(zip(seeds, [1.5, 1.9, 3.2, 4.4, 4.6]))}
-    assert "leads; not told apart from it at α = 0.05:" in metric_sentence("FID", _verdict_for(tied, False), False)
+    assert "leads; not told apart from it at α = 0.05:" in metric_sentence("FID", _verdict_for(tied, "fid"), False)
