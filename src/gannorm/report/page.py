@@ -212,7 +212,7 @@ class Page:
         rows.append(("final test", self.final_test_text()))
         base = (st.meta.get("study") or {}).get("base")
         return {"rows": [(k, str(v)) for k, v in rows], "reduced": "; ".join(self.reduced()),
-                "paper_images": PAPER_IMAGES, "default_steps": config_mod.EvalConfig().final_steps,
+                "paper_images": PAPER_IMAGES,
                 "base": yaml.safe_dump(base, sort_keys=False) if base else _config_text(st.runs)}
 
     def final_test_text(self) -> str:
